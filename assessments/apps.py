@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class AssessmentsConfig(AppConfig):
     name = "assessments"
     verbose_name = "Assessments"
+
+    def ready(self) -> None:
+        # System checks of the evaluation settings register themselves on import.
+        from assessments.evaluations import threshold_policy  # noqa: F401

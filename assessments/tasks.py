@@ -11,15 +11,19 @@ workers run with ``--max-memory-per-child``). A run stopped by either records wh
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from assessments.evaluations import runs
+from assessments.evaluations.limits import memory_ceiling
 
 # Errors worth retrying: the database or the broker was away for a moment. Anything else fails the run.
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 ARTIFACT_SOFT_LIMIT, ARTIFACT_HARD_LIMIT = 300, 330
 DATASET_SOFT_LIMIT, DATASET_HARD_LIMIT = 1800, 1860
+# The robustness attack stops itself at its own time budget (300 s); this is the backstop.
+EVALUATION_SOFT_LIMIT, EVALUATION_HARD_LIMIT = 900, 960
 
 
 def _execute(task, run_id: int) -> str:
@@ -41,6 +45,20 @@ def scan_artifact_run(self, run_id: int) -> str:
              max_retries=5, soft_time_limit=DATASET_SOFT_LIMIT, time_limit=DATASET_HARD_LIMIT)
 def scan_dataset_run(self, run_id: int) -> str:
     return _execute(self, run_id)
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=300,
+             max_retries=5, soft_time_limit=EVALUATION_SOFT_LIMIT, time_limit=EVALUATION_HARD_LIMIT)
+def evaluate_fairness_run(self, run_id: int) -> str:
+    with memory_ceiling(0 if self.request.is_eager else settings.WARDEN_EVALUATION_MEMORY_MB):
+        return _execute(self, run_id)
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, retry_backoff_max=300,
+             max_retries=5, soft_time_limit=EVALUATION_SOFT_LIMIT, time_limit=EVALUATION_HARD_LIMIT)
+def evaluate_robustness_run(self, run_id: int) -> str:
+    with memory_ceiling(0 if self.request.is_eager else settings.WARDEN_EVALUATION_MEMORY_MB):
+        return _execute(self, run_id)
 
 
 @shared_task(acks_late=True)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from assessments.views import runs
+from assessments.views import evaluations, runs
 
 urlpatterns = [
     path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
@@ -11,4 +11,6 @@ urlpatterns = [
     path("runs/<int:pk>/rerun/", runs.run_rerun, name="run_rerun"),
     path("runs/panel/<str:kind>/<int:pk>/", runs.run_panel, name="run_panel"),
     path("runs/start/<str:kind>/<int:pk>/", runs.run_start, name="run_start"),
+    path("models/<int:pk>/evaluate/", evaluations.evaluation_start, name="model_evaluation_start"),
+    path("models/<int:pk>/evaluations/", evaluations.evaluations_panel, name="model_evaluations_panel"),
 ]

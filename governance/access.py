@@ -49,6 +49,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     ),
     Role.ML_LEAD: frozenset({Capability.VIEW_INVENTORY, Capability.CHANGE_INVENTORY}),
     Role.AUDITOR: frozenset({Capability.VIEW_INVENTORY, Capability.VIEW_AUDIT}),
+    Role.DATA_PROTECTION_OFFICER: frozenset({Capability.VIEW_INVENTORY, Capability.VIEW_AUDIT}),
     # Staff take training, which every signed-in person may do; the role grants nothing more.
     Role.STAFF: frozenset(),
 }

@@ -314,6 +314,22 @@ if PRODUCTION:
 
     load_keyring(production=True, data_dir=DATA_DIR)
 
+# Deployment gate answers are signed (JWS) with the organisation's key: a PEM file, Ed25519 or EC P-256
+# (see assessments/approvals/signing.py). Development generates one under DATA_DIR; production needs it.
+WARDEN_GATE_KEY_FILE = env.str("WARDEN_GATE_KEY_FILE", default="")
+# Approval rules and monitoring thresholds per risk tier: assessments/approvals/policy.py, overridable here.
+WARDEN_APPROVAL_POLICY: dict = {}
+# Monitoring alerts also go to this URL, the JSON body signed with HMAC-SHA256 under the secret.
+WARDEN_ALERT_WEBHOOK_URL = env.str("WARDEN_ALERT_WEBHOOK_URL", default="")
+WARDEN_ALERT_WEBHOOK_SECRET = env.str("WARDEN_ALERT_WEBHOOK_SECRET", default="")
+if WARDEN_ALERT_WEBHOOK_URL and len(WARDEN_ALERT_WEBHOOK_SECRET) < 32:
+    raise ImproperlyConfigured("WARDEN_ALERT_WEBHOOK_SECRET must be at least 32 characters when "
+                               "WARDEN_ALERT_WEBHOOK_URL is set (the receiver checks the signature with it)")
+if PRODUCTION:
+    from assessments.approvals.signing import load_signing_key
+
+    load_signing_key(key_file=WARDEN_GATE_KEY_FILE, production=True, data_dir=DATA_DIR)
+
 # The hardened profile. `manage.py check --deploy` passes with no warnings under it.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -40,7 +40,20 @@ def production_env(tmp_path: Path) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'warden.sqlite3'}",
         "WARDEN_DATA_DIR": str(tmp_path / "data"),
         "WARDEN_KEK": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "WARDEN_GATE_KEY_FILE": str(_gate_key(tmp_path)),
     }
+
+
+def _gate_key(tmp_path: Path) -> Path:
+    """The organisation's key that signs deployment-gate answers (issue 8), as production needs one."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    path = tmp_path / "gate-signing.pem"
+    path.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    path.chmod(0o600)
+    return path
 
 
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -74,6 +87,9 @@ def test_production_profile_passes_check_deploy_with_no_warnings(production_env)
         pytest.param({"WARDEN_DEBUG": "1"}, "WARDEN_DEBUG", id="debug-on"),
         pytest.param({"ALLOWED_HOSTS": None}, "ALLOWED_HOSTS", id="no-allowed-hosts"),
         pytest.param({"WARDEN_KEK": None}, "WARDEN_KEK", id="no-key-encryption-key"),
+        pytest.param({"WARDEN_GATE_KEY_FILE": None}, "WARDEN_GATE_KEY_FILE", id="no-gate-signing-key"),
+        pytest.param({"WARDEN_ALERT_WEBHOOK_URL": "https://hooks.example.com/x"}, "WARDEN_ALERT_WEBHOOK_SECRET",
+                     id="webhook-without-secret"),
         pytest.param({"WARDEN_DEBUG": "maybe"}, "WARDEN_DEBUG", id="debug-not-a-boolean"),
     ],
 )

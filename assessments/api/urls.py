@@ -3,6 +3,7 @@
 from django.urls import path
 
 from assessments.api import views
+from assessments.approvals import api as gate_api
 
 urlpatterns = [
     path("runs/", views.RunList.as_view(), name="api_runs"),
@@ -11,4 +12,6 @@ urlpatterns = [
     path("runs/<int:pk>/report/", views.RunReport.as_view(), name="api_run_report"),
     path("runs/<int:pk>/cancel/", views.RunCancel.as_view(), name="api_run_cancel"),
     path("runs/<int:pk>/rerun/", views.RunRerun.as_view(), name="api_run_rerun"),
+    path("gate/", gate_api.GateView.as_view(), name="api_gate"),
+    path("gate/jwks/", gate_api.GateKeysView.as_view(), name="api_gate_jwks"),
 ]

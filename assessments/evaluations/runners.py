@@ -32,6 +32,12 @@ UNREADABLE_FILE = ("The stored file could not be read by the worker (the reason 
 
 
 def _open(field_file):
+    from governance.retention.guards import erased_reason
+
+    # A run queued before its dataset version was erased: say so, rather than "the file is missing".
+    reason = erased_reason(field_file.instance)
+    if reason:
+        raise RunFailure(reason)
     try:
         return field_file.open("rb")
     except FileNotFoundError:
@@ -199,7 +205,18 @@ def run_dataset_scan(run: EvaluationRun, ctx: RunContext) -> RunOutcome:
                       on_success=on_success)
 
 
+def _model_evaluation(name: str):
+    # The fairness and robustness runners import numpy, pandas and the model runtimes: loaded on first use.
+    def runner(run: EvaluationRun, ctx: RunContext) -> RunOutcome:
+        from assessments.evaluations import model_runners
+
+        return getattr(model_runners, name)(run, ctx)
+    return runner
+
+
 RUNNERS = {
     RunKind.ARTIFACT_SCAN: run_artifact_scan,
     RunKind.DATASET_SCAN: run_dataset_scan,
+    RunKind.FAIRNESS: _model_evaluation("run_fairness"),
+    RunKind.ROBUSTNESS: _model_evaluation("run_robustness"),
 }

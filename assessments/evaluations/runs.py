@@ -62,13 +62,17 @@ MAX_ATTEMPTS = 3
 STEP_DELAY_ENV = "WARDEN_TEST_RUN_STEP_DELAY"
 
 RUN_KINDS_BY_TARGET = {
-    ModelVersion: (RunKind.ARTIFACT_SCAN,),
+    ModelVersion: (RunKind.ARTIFACT_SCAN, RunKind.FAIRNESS, RunKind.ROBUSTNESS),
     DatasetVersion: (RunKind.DATASET_SCAN,),
 }
+# Kinds that evaluate a model on an evaluation dataset: they need options (the data and its columns).
+MODEL_EVALUATION_KINDS = (RunKind.FAIRNESS, RunKind.ROBUSTNESS)
 # The task that executes each kind (module path, task name): looked up lazily to avoid import cycles.
 RUN_TASKS = {
     RunKind.ARTIFACT_SCAN: "scan_artifact_run",
     RunKind.DATASET_SCAN: "scan_dataset_run",
+    RunKind.FAIRNESS: "evaluate_fairness_run",
+    RunKind.ROBUSTNESS: "evaluate_robustness_run",
 }
 
 
@@ -196,11 +200,19 @@ def run_start(
     queued or running for the target is returned instead of a second one.
     """
     _check_kind(kind, target)
+    from governance.retention.guards import erased_reason
+
+    if erased := erased_reason(target):
+        raise ValidationError(erased, code="erased")
     if actor is not None:
         if not can_change_target(actor, target):
             raise PermissionDenied("You may view this but not start evaluations on it.")
     elif trigger not in (RunTrigger.UPLOAD, RunTrigger.SCHEDULE):
         raise ValueError("a run started without an actor must come from an upload or the schedule")
+    if kind in MODEL_EVALUATION_KINDS:
+        from assessments.evaluations.model_evaluation_options import clean_model_evaluation_options
+
+        options = clean_model_evaluation_options(kind=kind, version=target, options=options, user=actor)
     existing = _active_run(kind, target)
     if existing is not None:
         return existing
@@ -551,7 +563,7 @@ def run_schedule_rescans(*, now=None) -> list[int]:
     recent = set(EvaluationRun.objects.filter(kind=RunKind.DATASET_SCAN, queued_at__gte=cutoff)
                  .values_list("dataset_version_id", flat=True))
     for dataset in Dataset.objects.all().only("pk"):
-        latest = dataset.versions.order_by("-created_at", "-id").first()
+        latest = dataset.versions.filter(erased_at__isnull=True).order_by("-created_at", "-id").first()
         if latest is not None and latest.pk not in recent:
             targets.append((RunKind.DATASET_SCAN, latest))
     started = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from assessments.evaluations.runs import can_change_target
-from assessments.models import EvaluationRun
+from assessments.models import EvaluationRun, RunKind
 from assessments.models.evaluations import ACTIVE_STATUSES
 from governance.models import Dataset, MLModel
 
@@ -13,11 +13,19 @@ PANEL_HISTORY = 8
 PANEL_FINDINGS = 25
 
 
-def runs_for(parent) -> QuerySet[EvaluationRun]:
-    """Every run on any version of a model or a dataset, newest first."""
+# The model page shows security scans and evaluations (fairness, robustness) in panels of their own.
+MODEL_EVALUATION_KINDS = (RunKind.FAIRNESS, RunKind.ROBUSTNESS)
+
+
+def runs_for(parent, *, evaluations: bool = False) -> QuerySet[EvaluationRun]:
+    """Every run on any version of a model or a dataset, newest first: for a model, its scans, or with
+    ``evaluations`` its fairness and robustness runs."""
     base = EvaluationRun.objects.select_related("started_by", "model_version", "dataset_version")
     if isinstance(parent, MLModel):
-        return base.filter(model_version__model=parent).order_by("-queued_at", "-id")
+        runs = base.filter(model_version__model=parent)
+        runs = runs.filter(kind__in=MODEL_EVALUATION_KINDS) if evaluations else runs.exclude(
+            kind__in=MODEL_EVALUATION_KINDS)
+        return runs.order_by("-queued_at", "-id")
     if isinstance(parent, Dataset):
         return base.filter(dataset_version__dataset=parent).order_by("-queued_at", "-id")
     raise TypeError(f"runs belong to models and datasets, not {type(parent).__name__}")
@@ -60,3 +68,31 @@ def run_detail(run: EvaluationRun) -> dict:
                    else {"dataset_version": run.dataset_version_id})
     history = EvaluationRun.objects.filter(kind=run.kind, **same_target).select_related("started_by")
     return {"findings": findings, "fixed": fixed, "history": list(history.order_by("-queued_at", "-id")[:10])}
+
+
+def evaluations_panel(*, user, model: MLModel) -> dict:
+    """What the fairness and robustness panel of a model shows: the latest run of each kind with its
+    headline figures, the recent history, and whether the user may start one.
+
+    A fixed number of queries whatever the history's length: the history (one query), the newest
+    version (one) and the permission check.
+    """
+    from governance import access
+
+    # Reports can be large: only the two shown get theirs (one more query).
+    history = list(runs_for(model, evaluations=True).defer("report")[:PANEL_HISTORY * 2])
+    latest = {kind: next((run for run in history if run.kind == kind), None) for kind in MODEL_EVALUATION_KINDS}
+    shown = {run.pk: run for run in latest.values() if run is not None}
+    if shown:
+        for pk, report in EvaluationRun.objects.filter(pk__in=shown).values_list("pk", "report"):
+            shown[pk].report = report
+    return {
+        "parent": model,
+        "panel_id": f"evaluations-model-{model.pk}",
+        "fairness": latest[RunKind.FAIRNESS],
+        "robustness": latest[RunKind.ROBUSTNESS],
+        "history": history,
+        "has_versions": model.versions.exists(),
+        "can_change": access.can_change_model(user, model),
+        "polling": any(run.status in ACTIVE_STATUSES for run in history),
+    }

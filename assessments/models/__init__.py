@@ -1,3 +1,4 @@
+from assessments.models.approvals import LifecycleAction, LifecycleEvent, SignOff, SignOffDecision
 from assessments.models.catalog import (
     INVERSE_RELATIONSHIP,
     AppliesTo,
@@ -25,6 +26,13 @@ from assessments.models.evaluations import (
     RunTrigger,
     Severity,
 )
+from assessments.models.monitoring import (
+    AlertKind,
+    AlertStatus,
+    DeliveryStatus,
+    MonitoringAlert,
+    MonitoringWindow,
+)
 from assessments.models.register import (
     AppliedControl,
     Assessment,
@@ -39,6 +47,15 @@ from assessments.models.register import (
 )
 
 __all__ = [
+    "AlertKind",
+    "AlertStatus",
+    "DeliveryStatus",
+    "LifecycleAction",
+    "LifecycleEvent",
+    "MonitoringAlert",
+    "MonitoringWindow",
+    "SignOff",
+    "SignOffDecision",
     "EvaluationRun",
     "Finding",
     "FindingChange",

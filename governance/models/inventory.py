@@ -130,6 +130,10 @@ class ModelVersion(models.Model):
     )
     metrics = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
+    # Changed only by assessments.approvals.services (conditional UPDATEs); the history is its LifecycleEvents.
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    # Which review the version is in (sign-offs belong to one review; a resubmission starts the next).
+    review_cycle = models.PositiveIntegerField(default=0)
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -15,6 +15,8 @@ class Role(models.TextChoices):
     ML_LEAD = "ml_lead", "ML lead"
     STAFF = "staff", "Staff"
     AUDITOR = "auditor", "Auditor"
+    # Signs off deployments of models that process personal data (issue 8's approval policy).
+    DATA_PROTECTION_OFFICER = "dpo", "Data-protection officer"
 
 
 class BusinessUnit(models.Model):

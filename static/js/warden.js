@@ -11,6 +11,9 @@
 (function () {
   "use strict";
 
+  // Controls marked .no-js-only (e.g. a "Show the columns" button that htmx makes unnecessary) hide.
+  document.documentElement.classList.add("js");
+
   function openMenus() {
     return document.querySelectorAll("details.menu[open]");
   }

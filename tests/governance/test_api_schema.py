@@ -16,6 +16,8 @@ EXPECTED_PATHS = {
     "/api/runs/{id}/report/": {"get"},
     "/api/runs/{id}/cancel/": {"post"},
     "/api/runs/{id}/rerun/": {"post"},
+    "/api/gate/": {"get"},
+    "/api/gate/jwks/": {"get"},
     "/api/models/": {"get", "post"},
     "/api/models/{id}/": {"get", "patch"},
     "/api/models/{id}/versions/": {"get", "post"},
@@ -67,7 +69,14 @@ def test_every_operation_needs_a_token_or_a_session(schema):
     assert schemes["cookieAuth"]["in"] == "cookie"
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
+            if path in PUBLIC_PATHS:
+                assert operation["security"] == [{}], (path, method)
+                continue
             assert operation["security"] == [{"tokenAuth": []}, {"cookieAuth": []}], (path, method)
+
+
+# Public on purpose: the gate's public key set, so pipelines verify kept answers without credentials.
+PUBLIC_PATHS = {"/api/gate/jwks/"}
 
 
 def test_uploads_are_documented_as_multipart_with_binary_files(schema):

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import io
 import pickle
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
+from assessments.evaluations.demo_classifier import build_demo_classifier
 from governance.services import inventory
 
 # GLOBAL 'os system', the argument 'true', TUPLE1, REDUCE, STOP: unpickling it would call os.system.
@@ -85,3 +87,34 @@ def dataset(ml_lead, retail):
 @pytest.fixture
 def card_dataset_version(ml_lead, dataset):
     return upload_dataset_version(ml_lead, dataset, card_csv())
+
+
+# --- the demo classifier for fairness and robustness runs -------------------------------------------------
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    return build_demo_classifier(tmp_path_factory.mktemp("demo-classifier"), rows=2_000)
+
+
+def demo_file(demo, name: str) -> bytes:
+    return Path(demo["paths"][name]).read_bytes()
+
+
+@pytest.fixture
+def skops_version(ml_lead, model, demo):
+    return upload_model_version(ml_lead, model, demo_file(demo, "skops"), version="2.0", name="loan.skops")
+
+
+@pytest.fixture
+def onnx_version(ml_lead, model, demo):
+    return upload_model_version(ml_lead, model, demo_file(demo, "onnx"), version="2.0-onnx", name="loan.onnx")
+
+
+@pytest.fixture
+def pickle_version(ml_lead, model):
+    return upload_model_version(ml_lead, model, clean_pickle(), version="0.9")
+
+
+@pytest.fixture
+def evaluation_data(ml_lead, dataset, demo):
+    return upload_dataset_version(ml_lead, dataset, demo_file(demo, "evaluation_csv"), version="eval", name="eval.csv")

@@ -1,0 +1,126 @@
+"""The deployment gate: may the artifact with this SHA-256 be deployed?
+
+Allowed only when a version with exactly that SHA-256 is approved or deployed, every sign-off its
+tier requires was given in its review, and every precondition still holds *now* (a risk opened or a
+scan that turned red after the approval closes the gate again). Anything else is denied with the
+reasons; an artifact Warden has never seen (or one the asking account may not see) is denied without
+saying whether it exists.
+
+The answer is signed as a JWS with the organisation's key (``signing``); the JSON answer carries the
+same claims beside the token so a pipeline can read it and keep the token as proof.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.conf import settings
+from django.db.models import Case, IntegerField, Value, When
+from django.utils import timezone
+
+from assessments.approvals import signing
+from assessments.approvals.checks import version_checks
+from assessments.approvals.policy import required_roles
+from assessments.approvals.services import ROLE_LABELS, current_sign_offs
+from assessments.models import LifecycleAction, LifecycleEvent, SignOffDecision
+from governance.access import visible_models
+from governance.models import ModelVersion
+from governance.models.inventory import VersionStatus
+
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+ALLOW, DENY = "allow", "deny"
+UNKNOWN = "Warden has no record of an artifact with this SHA-256 (or you may not see it)."
+
+
+def normalise_sha256(value: str | None) -> str:
+    """The lower-case hex digest, or ValueError with a readable reason."""
+    text = (value or "").strip().lower()
+    if text.startswith("sha256:"):
+        text = text[len("sha256:"):]
+    if not SHA256_PATTERN.match(text):
+        raise ValueError("sha256 must be the 64 hexadecimal digits of the artifact's SHA-256.")
+    return text
+
+
+def _candidate(sha256: str, user) -> ModelVersion | None:
+    """The version the question is about: deployed before approved before anything else, newest first."""
+    versions = ModelVersion.objects.filter(artifact_sha256=sha256)
+    if user is not None:
+        versions = versions.filter(model__in=visible_models(user))
+    preference = Case(When(status=VersionStatus.DEPLOYED, then=Value(0)),
+                      When(status=VersionStatus.APPROVED, then=Value(1)), default=Value(2),
+                      output_field=IntegerField())
+    return (versions.select_related("model", "model__owner", "created_by").annotate(preference=preference)
+            .order_by("preference", "-status_changed_at", "-created_at", "-id").first())
+
+
+def _person(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def _approval_record(version: ModelVersion, sign_offs) -> dict:
+    events = {event.action: event for event in LifecycleEvent.objects.filter(
+        model_version=version, review_cycle=version.review_cycle,
+        action__in=[LifecycleAction.APPROVE, LifecycleAction.DEPLOY, LifecycleAction.RESTORE],
+    ).select_related("actor").order_by("at", "id")}
+    approved = events.get(LifecycleAction.APPROVE)
+    deployed = events.get(LifecycleAction.RESTORE) or events.get(LifecycleAction.DEPLOY)
+    return {
+        "review_cycle": version.review_cycle,
+        "approved_at": approved.at.isoformat() if approved else None,
+        "deployed_at": deployed.at.isoformat() if deployed and version.status == VersionStatus.DEPLOYED else None,
+        "registered_by": version.created_by.get_username(),
+        "sign_offs": [
+            {"role": s.role, "role_label": ROLE_LABELS.get(s.role, s.role), "decision": s.decision,
+             "by": s.signed_by.get_username(), "name": _person(s.signed_by), "at": s.signed_at.isoformat()}
+            for s in sign_offs
+        ],
+    }
+
+
+def gate_decision(*, sha256: str, user=None) -> dict:
+    """The gate's answer as a dict (unsigned); ``user`` None means the whole inventory (the command)."""
+    now = timezone.now()
+    answer: dict = {
+        "iss": settings.WARDEN_BASE_URL, "iat": int(now.timestamp()), "jti": uuid.uuid4().hex,
+        "sha256": sha256, "decision": DENY, "reasons": [], "version": None, "checks": [], "approval": None,
+    }
+    version = _candidate(sha256, user)
+    if version is None:
+        answer["reasons"] = [UNKNOWN]
+        return answer
+    model = version.model
+    answer["version"] = {
+        "id": version.pk, "version": version.version, "status": version.status, "model_id": model.pk,
+        "model": model.name, "risk_tier": model.risk_tier,
+    }
+    reasons = []
+    if version.status not in (VersionStatus.APPROVED, VersionStatus.DEPLOYED):
+        reasons.append(f"Version {version.version} of {model.name} is {version.get_status_display().lower()}: only "
+                       "approved or deployed versions may be deployed.")
+    checks = version_checks(version)
+    answer["checks"] = [check.as_dict() for check in checks]
+    reasons += [f"{check.title}: {check.detail}" for check in checks if not check.ok]
+    sign_offs = current_sign_offs(version) if version.review_cycle else []
+    approved_roles = {s.role for s in sign_offs
+                      if s.decision == SignOffDecision.APPROVE and s.signed_by_id != version.created_by_id}
+    missing = [role for role in required_roles(model) if role not in approved_roles]
+    if missing:
+        reasons.append("Sign-off missing: " + ", ".join(ROLE_LABELS.get(role, role) for role in missing) + ".")
+    if version.status in (VersionStatus.APPROVED, VersionStatus.DEPLOYED):
+        answer["approval"] = _approval_record(version, sign_offs)
+    if not reasons:
+        answer["decision"] = ALLOW
+        signers = ", ".join(f"{ROLE_LABELS.get(s.role, s.role)} {_person(s.signed_by)}" for s in sign_offs
+                            if s.decision == SignOffDecision.APPROVE)
+        reasons.append(f"Version {version.version} of {model.name} is {version.get_status_display().lower()}, "
+                       f"signed off by {signers}, and every precondition holds.")
+    answer["reasons"] = reasons
+    return answer
+
+
+def signed_gate_answer(*, sha256: str, user=None) -> dict:
+    """The answer with its JWS (the token's payload is exactly the answer's claims)."""
+    answer = gate_decision(sha256=sha256, user=user)
+    return {**answer, "jws": signing.sign(answer)}

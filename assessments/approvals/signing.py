@@ -1,0 +1,176 @@
+"""The organisation's signing key for gate answers (JWS), and its public half as a JWKS.
+
+The private key is a PEM file named by ``WARDEN_GATE_KEY_FILE`` (settings from the environment):
+Ed25519 (signed with the JWS algorithm "Ed25519", RFC 9864) or an EC P-256 key ("ES256"). It must not
+be readable by group or others. In production Warden refuses to start without it, like the
+key-encryption key; development and test runs generate an Ed25519 key under ``DATA_DIR`` on first use
+(mode 0600) and log a warning.
+
+Make one with ``openssl genpkey -algorithm ed25519 -out warden-signing.pem && chmod 600 warden-signing.pem``.
+
+The key id (``kid``) is the key's RFC 7638 thumbprint, so pipelines can pick the right key from
+``GET /api/gate/jwks/`` and a replaced key never matches an old answer by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from django.core.exceptions import ImproperlyConfigured
+from joserfc import jws
+from joserfc.jwk import ECKey, OKPKey
+
+logger = logging.getLogger("assessments.approvals")
+
+ENV_SIGNING_KEY_FILE = "WARDEN_GATE_KEY_FILE"
+DEV_SIGNING_KEY_NAME = "warden-dev-signing.pem"
+JWS_TYPE = "warden-gate+jws"
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    key: OKPKey | ECKey
+    alg: str
+    kid: str
+    source: str
+
+    def public_jwk(self) -> dict:
+        return {**self.key.as_dict(private=False), "kid": self.kid, "alg": self.alg, "use": "sig"}
+
+    def __repr__(self) -> str:  # never the key
+        return f"SigningKey(alg={self.alg!r}, kid={self.kid!r}, source={self.source!r})"
+
+
+def _from_pem(data: bytes, *, source: str) -> SigningKey:
+    try:
+        private = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(f"{source} is not an unencrypted PEM private key ({exc})") from None
+    if isinstance(private, ed25519.Ed25519PrivateKey):
+        key, alg = OKPKey.import_key(data), "Ed25519"
+    elif isinstance(private, ec.EllipticCurvePrivateKey) and isinstance(private.curve, ec.SECP256R1):
+        key, alg = ECKey.import_key(data), "ES256"
+    else:
+        raise ImproperlyConfigured(f"{source} must hold an Ed25519 or EC P-256 private key")
+    return SigningKey(key=key, alg=alg, kid=key.thumbprint(), source=source)
+
+
+def _read(path: Path, *, production: bool, source: str) -> SigningKey:
+    try:
+        info = path.stat()
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{source}: cannot read the signing key {path}: {exc.strerror or exc}") from None
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        message = f"{source}: the signing key {path} is readable by group or others; chmod 600 it"
+        if production:
+            raise ImproperlyConfigured(message)
+        logger.warning(message)
+    return _from_pem(data, source=source)
+
+
+_dev_lock = threading.Lock()
+
+
+def _development_key(data_dir: Path) -> Path:
+    path = Path(data_dir) / DEV_SIGNING_KEY_NAME
+    with _dev_lock:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            try:
+                # O_EXCL: two processes starting together cannot each create a different key.
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(pem)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                logger.warning("No signing key is configured (%s): generated a development key at %s. Set %s in "
+                               "production.", ENV_SIGNING_KEY_FILE, path, ENV_SIGNING_KEY_FILE)
+    for _ in range(50):  # another process may still be writing it
+        if path.stat().st_size:
+            break
+        threading.Event().wait(0.02)
+    return path
+
+
+def load_signing_key(*, key_file: str, production: bool, data_dir: Path) -> SigningKey:
+    """The configured key; callable from settings.py (before Django is ready) to refuse a bad start."""
+    if key_file:
+        return _read(Path(key_file), production=production, source=ENV_SIGNING_KEY_FILE)
+    if production:
+        raise ImproperlyConfigured(f"{ENV_SIGNING_KEY_FILE} must name the PEM key that signs gate answers in "
+                                   "production")
+    path = _development_key(Path(data_dir))
+    return _read(path, production=False, source=f"development signing key {path}")
+
+
+_cache: dict[tuple, SigningKey] = {}
+_cache_lock = threading.Lock()
+
+
+def current_signing_key() -> SigningKey:
+    """The key for this process, re-read only when the setting or the file's mtime changes."""
+    from django.conf import settings
+
+    key_file = getattr(settings, "WARDEN_GATE_KEY_FILE", "")
+    production = bool(getattr(settings, "PRODUCTION", False))
+    data_dir = Path(getattr(settings, "DATA_DIR", "."))
+    watched = Path(key_file) if key_file else data_dir / DEV_SIGNING_KEY_NAME
+    try:
+        stamp = watched.stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    cache_key = (key_file, str(data_dir), production, stamp)
+    with _cache_lock:
+        found = _cache.get(cache_key)
+    if found is None:
+        found = load_signing_key(key_file=key_file, production=production, data_dir=data_dir)
+        with _cache_lock:
+            _cache.clear()
+            _cache[cache_key] = found
+    return found
+
+
+def canonical_json(payload: dict) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def sign(payload: dict, key: SigningKey | None = None) -> str:
+    """A compact JWS over the canonical JSON of ``payload``."""
+    key = key or current_signing_key()
+    header = {"alg": key.alg, "kid": key.kid, "typ": JWS_TYPE}
+    return jws.serialize_compact(header, canonical_json(payload), key.key, algorithms=[key.alg])
+
+
+def jwks(key: SigningKey | None = None) -> dict:
+    key = key or current_signing_key()
+    return {"keys": [key.public_jwk()]}
+
+
+def verify(token: str, jwks_document: dict) -> dict:
+    """The payload of ``token`` if a key of ``jwks_document`` signed it; raises ValueError otherwise.
+
+    What a pipeline does with the published keys (shown in the README), also used by the tests.
+    """
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
+    try:
+        keys = KeySet.import_key_set(jwks_document)
+        obj = jws.deserialize_compact(token, keys, algorithms=["Ed25519", "ES256"])
+    except (JoseError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"the signature does not verify: {exc}") from None
+    return json.loads(obj.payload)
