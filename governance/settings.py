@@ -229,6 +229,18 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="warden@localhost")
 WARDEN_BASE_URL = env.str("WARDEN_BASE_URL", default="http://127.0.0.1:8000")
 WARDEN_INVITATION_DAYS = env_int("WARDEN_INVITATION_DAYS", default=7)
 
+# Evidence packs are signed with the organisation's certificate: a PKCS#12 file and its passphrase
+# (from a file, preferably). Verifiers trust the CA certificates in WARDEN_SIGNING_TRUST (PEM). In
+# development `manage.py ensure_signing_cert` makes a demo CA and certificate in data/signing/.
+_SIGNING_DIR = DATA_DIR / "signing"
+WARDEN_SIGNING_P12 = env.str("WARDEN_SIGNING_P12", default="" if PRODUCTION else str(_SIGNING_DIR / "signer.p12"))
+WARDEN_SIGNING_PASSPHRASE = env.str("WARDEN_SIGNING_PASSPHRASE", default="")
+WARDEN_SIGNING_PASSPHRASE_FILE = env.str(
+    "WARDEN_SIGNING_PASSPHRASE_FILE", default="" if PRODUCTION else str(_SIGNING_DIR / "passphrase"))
+WARDEN_SIGNING_TRUST = env.str("WARDEN_SIGNING_TRUST", default="" if PRODUCTION else str(_SIGNING_DIR / "ca.pem"))
+WARDEN_TSA_URL = env.str("WARDEN_TSA_URL", default="")  # RFC 3161 timestamp server; none when empty
+WARDEN_PACK_MAX_UPLOAD_BYTES = env_int("WARDEN_PACK_MAX_UPLOAD_MB", default=50) * 1024 * 1024
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

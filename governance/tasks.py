@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from governance.packs.tasks import flag_expiring_evidence, render_evidence_pack  # noqa: F401 - registers them
 from governance.services.inventory import dataset_version_profile
 
 

@@ -297,11 +297,13 @@ def model_compliance(*, model: MLModel, framework: Framework, on: dt.date | None
 
 # --- a business unit --------------------------------------------------------------------------------
 
-def unit_compliance(*, user, framework: Framework, business_unit: BusinessUnit | None = None) -> ComplianceReport:
+def unit_compliance(*, user, framework: Framework, business_unit: BusinessUnit | None = None,
+                    models=None) -> ComplianceReport:
     """The framework across every visible model of a unit (and the units below): per requirement, how
     many models are at each status; coverage over all (model, requirement) results judged applicable.
-    Seven queries, whatever the number of models."""
-    models = models_in_scope(user=user, business_unit=business_unit)
+    Seven queries, whatever the number of models. ``models`` (a queryset) replaces the user's visible
+    models of the unit when the caller has already decided which models count (an evidence pack)."""
+    models = models if models is not None else models_in_scope(user=user, business_unit=business_unit)
     model_ids = models.values("pk")
     model_count = models.count()
     requirements = _requirements(framework)

@@ -10,6 +10,7 @@ from governance.models.inventory import (
     ModelVersion,
 )
 from governance.models.org import BusinessUnit, Invitation, Role, RoleGrant, RolePolicy
+from governance.models.packs import EvidencePack, PackScopeKind, PackStatus
 
 __all__ = [
     "AuditEntry",
@@ -19,6 +20,7 @@ __all__ = [
     "DatasetUserObjectPermission",
     "DatasetVersion",
     "EvidenceItem",
+    "EvidencePack",
     "EvidenceRevision",
     "EvidenceSource",
     "Freshness",
@@ -26,6 +28,8 @@ __all__ = [
     "MLModel",
     "MLModelUserObjectPermission",
     "ModelVersion",
+    "PackScopeKind",
+    "PackStatus",
     "Role",
     "RoleGrant",
     "RolePolicy",

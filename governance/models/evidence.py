@@ -73,6 +73,9 @@ class EvidenceRevision(models.Model):
     collector = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                   related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the daily expiry check once the people responsible were told this revision expires soon
+    # (so they are told once, not every day). The only field ever written after a revision is made.
+    expiry_flagged_on = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["item", "-number"]

@@ -69,8 +69,9 @@ def run(version, kind: str, summary: dict, *, status: str = RunStatus.SUCCEEDED,
 
 
 def clean_scan(version, **summary) -> EvaluationRun:
-    return run(version, RunKind.ARTIFACT_SCAN, {"verdict": "clean", "blocking": False, "sha256": version.artifact_sha256,
-                                               "integrity_ok": True, **summary})
+    summary = {"verdict": "clean", "blocking": False, "sha256": version.artifact_sha256, "integrity_ok": True,
+               **summary}
+    return run(version, RunKind.ARTIFACT_SCAN, summary)
 
 
 def evaluation(version, kind: str, verdict: str = "pass", **kwargs) -> EvaluationRun:
