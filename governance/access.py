@@ -40,6 +40,8 @@ class Capability(StrEnum):
     VIEW_AUDIT = "view_audit"
     MANAGE_TRAINING = "manage_training"
     MANAGE_USERS = "manage_users"
+    # Erase dataset versions (crypto-shredding) and handle erasure requests: data-protection officers.
+    MANAGE_DATA_PROTECTION = "manage_data_protection"
 
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
@@ -49,7 +51,11 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     ),
     Role.ML_LEAD: frozenset({Capability.VIEW_INVENTORY, Capability.CHANGE_INVENTORY}),
     Role.AUDITOR: frozenset({Capability.VIEW_INVENTORY, Capability.VIEW_AUDIT}),
-    Role.DATA_PROTECTION_OFFICER: frozenset({Capability.VIEW_INVENTORY, Capability.VIEW_AUDIT}),
+    # A DPO reads the inventory and the trail (to sign off deployments, issue 8, and to judge what to erase)
+    # and erases data past retention or on a subject's request (issue 9); changing the inventory stays with ML leads.
+    Role.DATA_PROTECTION_OFFICER: frozenset(
+        {Capability.VIEW_INVENTORY, Capability.VIEW_AUDIT, Capability.MANAGE_DATA_PROTECTION}
+    ),
     # Staff take training, which every signed-in person may do; the role grants nothing more.
     Role.STAFF: frozenset(),
 }

@@ -21,9 +21,10 @@ def _beat_schedule() -> dict:
     # Each app keeps its periodic jobs beside its tasks; beat runs the union.
     from assessments.schedules import BEAT_SCHEDULE as assessments_schedule
     from governance.packs.schedules import EVIDENCE_BEAT_SCHEDULE as evidence_schedule
+    from governance.retention.schedules import RETENTION_BEAT_SCHEDULE as retention_schedule
     from training.schedules import TRAINING_BEAT_SCHEDULE as training_schedule
 
-    return {**assessments_schedule, **training_schedule, **evidence_schedule}
+    return {**assessments_schedule, **training_schedule, **evidence_schedule, **retention_schedule}
 
 
 app.conf.beat_schedule = _beat_schedule()

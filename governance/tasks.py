@@ -2,7 +2,9 @@
 
 from celery import shared_task
 
+from governance.deidentify.tasks import deidentify_dataset_version  # noqa: F401 - registers it
 from governance.packs.tasks import flag_expiring_evidence, render_evidence_pack  # noqa: F401 - registers them
+from governance.retention.tasks import retention_daily_sweep  # noqa: F401 - registers it
 from governance.services.inventory import dataset_version_profile
 
 

@@ -390,7 +390,7 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "dataset", "version", "file_name", "file_format", "file_size", "sha256", "row_count",
             "column_count", "schema", "sensitive_columns", "profile_status", "profile_error", "notes",
-            "created_by", "created_at", "url", "file_url",
+            "created_by", "created_at", "url", "file_url", "erased_at",
         ]
         read_only_fields = fields
 

@@ -214,6 +214,17 @@ class BinaryErrorRenderer(JSONRenderer):
     format = "bin"
 
 
+class FileErased(exceptions.APIException):
+    status_code = status.HTTP_410_GONE
+    default_code = "erased"
+
+    def __init__(self, version):
+        super().__init__(
+            f"This dataset version was erased on {version.erased_at:%Y-%m-%d}: its file was destroyed and cannot be "
+            f"downloaded. Only its record (name, size, SHA-256) is kept."
+        )
+
+
 def _download(request, version, field_file, file_name: str, sha256: str):
     try:
         handle = field_file.open("rb")
@@ -355,9 +366,12 @@ class DatasetVersionFile(ApiView):
     renderer_classes = [JSONRenderer, BinaryErrorRenderer]
 
     @extend_schema(tags=["datasets"], summary="Download a version's data file (recorded in the audit trail)",
-                   responses=DOWNLOAD_RESPONSES)
+                   responses={**DOWNLOAD_RESPONSES, 410: OpenApiResponse(
+                       ErrorSerializer, description="The version was erased: its file is gone for good.")})
     def get(self, request, pk: int, vid: int):
         version = get_dataset_version_for_user(request.user, pk, vid)
+        if version.erased_at is not None:
+            raise FileErased(version)
         return _download(request, version, version.file, version.file_name, version.sha256)
 
 

@@ -1,4 +1,10 @@
 from governance.models.audit import AuditEntry
+from governance.models.data_protection import (
+    DeidentificationJob,
+    ErasureRequest,
+    ErasureRequestItem,
+    RetentionNotice,
+)
 from governance.models.evidence import EvidenceItem, EvidenceRevision, EvidenceSource, Freshness
 from governance.models.inventory import (
     DataCategories,
@@ -19,6 +25,9 @@ __all__ = [
     "Dataset",
     "DatasetUserObjectPermission",
     "DatasetVersion",
+    "DeidentificationJob",
+    "ErasureRequest",
+    "ErasureRequestItem",
     "EvidenceItem",
     "EvidencePack",
     "EvidenceRevision",
@@ -30,6 +39,7 @@ __all__ = [
     "ModelVersion",
     "PackScopeKind",
     "PackStatus",
+    "RetentionNotice",
     "Role",
     "RoleGrant",
     "RolePolicy",

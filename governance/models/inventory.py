@@ -222,6 +222,13 @@ class DatasetVersion(models.Model):
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set only by governance.retention.services.dataset_version_erase: the file was destroyed and this row
+    # stays as a tombstone (name, size, SHA-256, schema) so that lineage and the audit trail still make sense.
+    erased_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    erasure_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -233,3 +240,7 @@ class DatasetVersion(models.Model):
     @property
     def column_names(self) -> list[str]:
         return [column["name"] for column in self.schema]
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None

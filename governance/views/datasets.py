@@ -134,6 +134,9 @@ def dataset_version_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 def dataset_version_download(request: HttpRequest, pk: int, version_pk: int):
     version = access.get_dataset_version_for_user(request.user, pk, version_pk)
+    if version.erased_at is not None:
+        # The tombstone answers for the file: gone for good, and why (never a 404, which suggests a fault).
+        return render(request, "governance/retention/erased_file.html", {"version": version}, status=410)
     return file_download(
         request,
         field_file=version.file,

@@ -1,0 +1,13 @@
+"""Celery task of de-identified copies: takes the job's id and calls the service."""
+
+from celery import shared_task
+
+from governance.deidentify.services import deidentify_execute
+
+
+# Routed to the scans queue by name (settings.CELERY_TASK_ROUTES): those workers run under memory limits.
+@shared_task(autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5,
+             soft_time_limit=3000, time_limit=3300)
+def deidentify_dataset_version(job_id: int) -> str:
+    job = deidentify_execute(job_id=job_id)
+    return job.status if job else "missing"

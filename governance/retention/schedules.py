@@ -1,0 +1,11 @@
+"""Celery beat entries of retention (merged into the beat schedule by governance/celery.py)."""
+
+from celery.schedules import crontab
+
+RETENTION_BEAT_SCHEDULE = {
+    # Every morning: list the dataset versions past retention and tell the data-protection officers.
+    "retention-daily-sweep": {
+        "task": "governance.retention.tasks.retention_daily_sweep",
+        "schedule": crontab(hour=6, minute=15),
+    },
+}
