@@ -289,6 +289,8 @@ CELERY_TASK_ROUTES = {
     "*.tasks.scan_*": {"queue": "scans"},
     "*.tasks.evaluate_*": {"queue": "evaluations"},
     "*.tasks.render_*": {"queue": "pdf"},
+    # De-identified copies read and write whole datasets: the scans workers run under memory limits.
+    "governance.deidentify.tasks.*": {"queue": "scans"},
 }
 CELERY_TASK_QUEUES_NAMES = ("default", "scans", "evaluations", "pdf")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
