@@ -14,12 +14,14 @@ from tests.people import _person
 
 MARKER_EMAIL = "zebulon.quartermaine@example.org"
 MARKER_NAME = "Zebulon Quartermaine"
+FIRST = ["Alice", "Omar", "Priya", "Lars", "Maria", "Kenji", "Grace"]
+LAST = ["Smith", "Okafor", "Novak", "Fischer", "Garcia", "Tanaka", "Brown", "Dubois", "Kowalski"]
 
 
 def pii_csv(rows: int = 60, *, marker: bool = True) -> bytes:
     lines = ["full_name,email,ssn,age,postcode,date_of_birth,income"]
     for index in range(rows):
-        name = MARKER_NAME if marker and index == 0 else f"Alice Person{index:03d}"
+        name = MARKER_NAME if marker and index == 0 else f"{FIRST[index % 7]} {LAST[index // 7 % 9]}"
         email = MARKER_EMAIL if marker and index == 0 else f"alice.{index}@example.com"
         ssn = f"{100 + index:03d}-{10 + index % 80:02d}-{1000 + index:04d}"
         age = 20 + (index * 7) % 50
