@@ -9,8 +9,9 @@ VENV_STAMP := $(VENV)/.installed
 PORT ?= 8000
 PYTEST_ARGS ?=
 QUEUES := default,scans,evaluations,pdf
-# What the browser tests and the PDF checks need from Debian.
-SYSTEM_PACKAGES := chromium poppler-utils fonts-dejavu-core
+# What the browser tests and the PDF checks need from Debian (libnss3-tools: certutil, so that pdfsig
+# can be told to trust the demo CA that signs evidence packs).
+SYSTEM_PACKAGES := chromium poppler-utils fonts-dejavu-core libnss3-tools
 CHROMIUM_BIN ?= /usr/bin/chromium
 
 .DEFAULT_GOAL := help
@@ -40,13 +41,14 @@ $(VENV_STAMP): pyproject.toml
 run: $(VENV_STAMP)
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py migrate --no-input
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py seed_demo
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py ensure_signing_cert
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 # Chromium (browser tests), pdftoppm (PDF checks) and a font, from Debian, only when missing. Where
 # they cannot be installed (no apt, not root) the tests that need them are skipped, except in CI
 # (WARDEN_REQUIRE_SERVICES=1), where that is a failure.
 system-deps:
-	@if [ -x $(CHROMIUM_BIN) ] && command -v pdftoppm >/dev/null 2>&1; then exit 0; fi; \
+	@if [ -x $(CHROMIUM_BIN) ] && command -v pdftoppm >/dev/null 2>&1 && command -v certutil >/dev/null 2>&1; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else SUDO=none; fi; \
 	if [ "$$SUDO" != none ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "Installing $(SYSTEM_PACKAGES) from Debian"; \

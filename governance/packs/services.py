@@ -55,11 +55,13 @@ def dispatch_pack(pack_pk: int) -> None:
         logger.exception("Could not queue evidence pack %s", pack_pk)
 
 
-def pack_request(*, actor, scope: PackScope, period_start: dt.date, period_end: dt.date) -> EvidencePack:
+def pack_request(*, actor, scope: PackScope, period_start: dt.date, period_end: dt.date,
+                 dispatch: bool = True) -> EvidencePack:
     """Queue a pack of ``scope`` for the period; built by a worker on the ``pdf`` queue after commit.
 
-    ``actor`` None is a system-built pack (the build_pack command). A pack of the same scope and
-    period already queued or building is returned instead of a second one.
+    ``actor`` None is a system-built pack (the build_pack command, which builds it itself:
+    ``dispatch=False``). A pack of the same scope and period already queued or building for the same
+    person is returned instead of a second one.
     """
     check_scope(actor, scope)
     check_period(period_start, period_end)
@@ -80,7 +82,8 @@ def pack_request(*, actor, scope: PackScope, period_start: dt.date, period_end: 
         audit_record(actor=actor, action=AuditAction.CREATE, obj=pack,
                      changes={"scope": scope.key, "period": [str(period_start), str(period_end)]})
     pack_pk = pack.pk
-    transaction.on_commit(lambda: dispatch_pack(pack_pk))
+    if dispatch:
+        transaction.on_commit(lambda: dispatch_pack(pack_pk))
     return pack
 
 

@@ -73,7 +73,10 @@ def load_signer() -> signers.SimpleSigner:
         raise SigningUnavailable(
             "The signing certificate file is missing. In development run `manage.py ensure_signing_cert`; "
             "in production set WARDEN_SIGNING_P12 to the organisation's PKCS#12 file.")
-    signer = signers.SimpleSigner.load_pkcs12(path, passphrase=_passphrase())
+    try:
+        signer = signers.SimpleSigner.load_pkcs12(path, passphrase=_passphrase())
+    except (ValueError, TypeError, OSError):
+        signer = None
     if signer is None:
         raise SigningUnavailable("The signing certificate could not be opened: check the passphrase.")
     return signer

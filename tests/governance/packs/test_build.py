@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 
 import pytest
-from django.utils import timezone
 
-from governance.models import EvidencePack, PackScopeKind, PackStatus
+from governance.models import PackScopeKind, PackStatus
 from governance.packs.scope import PackScope
-from governance.packs.services import pack_request
 from governance.packs.verify import verify_pack
+from tests.governance.packs.helpers import build, read
 
 pytestmark = pytest.mark.django_db
-
-
-def period():
-    today = timezone.localdate()
-    return today - dt.timedelta(days=365), today
-
-
-def build(actor, scope, **dates) -> EvidencePack:
-    """Request a pack and run what is queued on commit (the task runs eagerly in tests)."""
-    from django.test import TestCase
-
-    start, end = period()
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        pack = pack_request(actor=actor, scope=scope, period_start=dates.get("start", start),
-                            period_end=dates.get("end", end))
-    pack.refresh_from_db()
-    return pack
-
-
-def read(pack) -> bytes:
-    with pack.file.open("rb") as handle:
-        return handle.read()
 
 
 @pytest.mark.django_db(transaction=True)
