@@ -86,7 +86,9 @@ def dataset_version_erase(*, actor, version: DatasetVersion, reason: str,
         locked.erased_at = now
         locked.erased_by = actor
         locked.erasure_reason = reason
-        locked.save(update_fields=["erased_at", "erased_by", "erasure_reason"])
+        # No name left to open: nothing (downloads, scans, rotate_keys' missing-file check) looks for the blob.
+        locked.file.name = ""
+        locked.save(update_fields=["erased_at", "erased_by", "erasure_reason", "file"])
         items = list(ErasureRequestItem.objects.filter(version=locked, status=ErasureItemStatus.OPEN)
                      .select_related("request"))
         ErasureRequestItem.objects.filter(pk__in=[item.pk for item in items]).update(
@@ -95,7 +97,7 @@ def dataset_version_erase(*, actor, version: DatasetVersion, reason: str,
             actor=actor, action=AuditAction.DELETE, obj=locked,
             changes={
                 "erased": True, "reason": reason, "file_name": locked.file_name, "sha256": locked.sha256,
-                "size": locked.file_size, "retention_days": dataset.retention_days,
+                "size": locked.file_size, "stored_as": stored_name, "retention_days": dataset.retention_days,
                 "past_retention_since": due.isoformat() if due and due <= now else None,
                 "erasure_requests": sorted({item.request.reference_code for item in items}
                                            | ({request.reference_code} if request else set())),

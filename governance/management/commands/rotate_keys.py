@@ -11,6 +11,9 @@ Rotating a KEK:
    new key are counted as current and skipped.
 3. When it reports that no file uses an old key any more, remove that key and restart.
 
+Values of encrypted database fields (``governance.crypto.fields``) are re-encrypted under the current
+key in the same run, also resumably (a value already under it is skipped).
+
 Exits non-zero if any file could not be re-wrapped (it is listed with the reason).
 """
 
@@ -26,6 +29,7 @@ from django.db import models
 from django.utils.functional import LazyObject, empty
 
 from governance.crypto.errors import EncryptedStorageError, NotEncrypted
+from governance.crypto.fields import reencrypt_fields
 from governance.crypto.storage import EncryptedFileSystemStorage
 
 LISTED = 20
@@ -105,7 +109,14 @@ class Command(BaseCommand):
 
         missing = self._missing_files(storage)
         self._report(target, counts, errors, plaintext, missing=missing, interrupted=False)
-        if not dry_run and not errors and not plaintext:
+        # Encrypted database fields (governance.crypto.fields) are re-encrypted under the current key too.
+        fields = reencrypt_fields(keyring=keyring, dry_run=dry_run) if target == keyring.current_id else None
+        if fields is not None:
+            self.stdout.write(
+                f"Database fields: {'would re-encrypt' if dry_run else 're-encrypted'} {fields['reencrypted']}, "
+                f"already current {fields['current']}, errors {fields['errors']}"
+            )
+        if not dry_run and not errors and not plaintext and not (fields and fields["errors"]):
             in_use = {target}
             retired = [key_id for key_id in keyring.ids if key_id not in in_use]
             if retired:
@@ -116,6 +127,9 @@ class Command(BaseCommand):
                 )
         if errors:
             raise CommandError(f"{len(errors)} file(s) could not be re-wrapped (listed above)")
+        if fields and fields["errors"]:
+            raise CommandError(f"{fields['errors']} encrypted database value(s) could not be decrypted: they were "
+                               f"altered, or written under a key that is not configured")
 
     def _missing_files(self, storage) -> list[str]:
         """Files the database refers to that the storage does not hold."""

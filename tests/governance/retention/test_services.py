@@ -27,6 +27,10 @@ from tests.governance.retention.conftest import MARKER_EMAIL, MARKER_NAME, age
 pytestmark = pytest.mark.django_db
 
 
+def entry_name_recorded(version, name: str) -> bool:
+    return AuditEntry.objects.filter(object_id=str(version.pk), action="delete", changes__stored_as=name).exists()
+
+
 def _files_under_media_root() -> list[Path]:
     return [Path(root) / name for root, _, names in os.walk(settings.MEDIA_ROOT) for name in names]
 
@@ -109,7 +113,9 @@ def test_erasure_destroys_the_file_keeps_a_tombstone_and_audits_who_and_why(peop
     assert people_version.is_erased and people_version.erased_by == dpo
     assert people_version.erasure_reason == "Retention of one year ended."
     assert (people_version.sha256, people_version.file_size, people_version.file_name) == (sha, size, name)
-    assert not stored.exists() and not default_storage.exists(people_version.file.name)
+    assert not stored.exists() and not default_storage.exists(str(stored.relative_to(settings.MEDIA_ROOT)))
+    assert people_version.file.name == ""  # nothing looks for the blob again
+    assert entry_name_recorded(people_version, str(stored.relative_to(settings.MEDIA_ROOT)))
     entry = AuditEntry.objects.filter(object_type="governance.DatasetVersion", object_id=str(people_version.pk),
                                       action="delete").get()
     assert entry.actor == dpo and entry.changes["reason"] == "Retention of one year ended."
