@@ -33,16 +33,41 @@ class RunSummarySerializer(serializers.ModelSerializer):
         return run.summary.get("counts", {})
 
 
+class EvaluationOptionsSerializer(serializers.Serializer):
+    """Fairness and robustness runs: the evaluation data and its columns (checked again by the service)."""
+
+    dataset_version = serializers.IntegerField(min_value=1, help_text="the evaluation dataset version")
+    target = serializers.CharField(max_length=200, help_text="the column with the true outcome")
+    sensitive = serializers.ListField(child=serializers.CharField(max_length=200), required=False, max_length=4,
+                                      help_text="fairness: the sensitive columns (groups are also intersected)")
+    prediction = serializers.CharField(max_length=200, required=False, allow_blank=True,
+                                       help_text="fairness: a column with the model's predictions (required for "
+                                                 "models Warden never executes, such as pickles)")
+    task = serializers.ChoiceField(choices=["classification", "regression"], required=False)
+    min_group_size = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
+    seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, required=False,
+                                    help_text="robustness: the random seed (the same seed repeats a run exactly)")
+    sample_size = serializers.IntegerField(min_value=100, max_value=10_000, required=False)
+
+
 class RunStartSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=[RunKind.ARTIFACT_SCAN, RunKind.DATASET_SCAN])
+    kind = serializers.ChoiceField(choices=[RunKind.ARTIFACT_SCAN, RunKind.DATASET_SCAN, RunKind.FAIRNESS,
+                                            RunKind.ROBUSTNESS])
     model_version = serializers.IntegerField(min_value=1, required=False)
     dataset_version = serializers.IntegerField(min_value=1, required=False)
     label_column = serializers.CharField(max_length=200, required=False,
                                          help_text="dataset scans: the column holding the labels")
+    options = EvaluationOptionsSerializer(required=False, help_text="fairness and robustness runs only")
 
     def validate(self, data):
         if ("model_version" in data) == ("dataset_version" in data):
             raise serializers.ValidationError("Name exactly one of model_version or dataset_version.")
+        evaluation = data["kind"] in (RunKind.FAIRNESS, RunKind.ROBUSTNESS)
+        if evaluation and "options" not in data:
+            raise serializers.ValidationError({"options": ["Fairness and robustness runs need options: the "
+                                                           "evaluation dataset version and its columns."]})
+        if not evaluation and "options" in data:
+            raise serializers.ValidationError({"options": ["Only fairness and robustness runs take options."]})
         unknown = set(self.initial_data) - set(self.fields) if isinstance(self.initial_data, dict) else set()
         if unknown:
             raise serializers.ValidationError(f"Unknown fields: {', '.join(sorted(unknown))}.")

@@ -86,7 +86,8 @@ class RunList(ApiView, generics.ListAPIView):
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
 
-    @extend_schema(summary="Start a scan of a model version or dataset version", request=RunStartSerializer,
+    @extend_schema(summary="Start a scan of a model or dataset version, or a fairness or robustness evaluation",
+                   request=RunStartSerializer,
                    responses={202: RunSummarySerializer, 200: RunSummarySerializer, **WRITE_ERRORS})
     def post(self, request):
         serializer = RunStartSerializer(data=request.data)
@@ -94,7 +95,7 @@ class RunList(ApiView, generics.ListAPIView):
         data = serializer.validated_data
         target = get_target_for_user(request.user, model_version=data.get("model_version"),
                                      dataset_version=data.get("dataset_version"), write=True)
-        options = {"label_column": data["label_column"]} if data.get("label_column") else None
+        options = data.get("options") or ({"label_column": data["label_column"]} if data.get("label_column") else None)
         active_before = runs._active_run(data["kind"], target) if data["kind"] in runs.RUN_TASKS else None
         run = runs.run_start(kind=data["kind"], target=target, actor=request.user, options=options)
         body = RunSummarySerializer(run, context={"request": request}).data

@@ -102,7 +102,9 @@ def clean_model_evaluation_options(*, kind: str, version: ModelVersion, options:
     columns = dataset_version.column_names if dataset_version is not None else []
     label = f"{dataset_version.dataset.name} {dataset_version.version}" if dataset_version else ""
     _check_column(target, "target", columns, label, errors)
-    cleaned: dict = {"dataset_version": dataset_version.pk if dataset_version else None, "target": target}
+    # The label is kept for the pages, which show what a queued run will read before it has read it.
+    cleaned: dict = {"dataset_version": dataset_version.pk if dataset_version else None, "dataset": label,
+                     "target": target}
 
     if kind == RunKind.FAIRNESS:
         raw = options.get("sensitive") or []

@@ -3,6 +3,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from assessments.demo import seed_demo_assessments
+from assessments.evaluations.demo import seed_demo_evaluations
 from governance.demo import seed_demo
 from training.demo import seed_demo_training
 
@@ -18,6 +19,8 @@ class Command(BaseCommand):
         accounts = seed_demo()
         seed_demo_assessments()
         seed_demo_training()
+        # A real classifier with a built-in bias, and a fairness and a robustness run on it.
+        seed_demo_evaluations()
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at the address below with one of:"))
         self.stdout.write(f"  {'username':<10} {'role':<14} password")
         for username, role, password in accounts:

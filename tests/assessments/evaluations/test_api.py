@@ -281,3 +281,47 @@ def test_a_second_submission_from_the_same_tool_is_compared(api, malicious_versi
     fixed["findings"] = []
     body = post_json(client, fixed).json()
     assert body["run"]["summary"]["changes"]["fixed"] == 1
+
+
+# --- fairness and robustness through the API ------------------------------------------------------------------
+
+def test_fairness_run_through_the_api_ladder_and_result(api, pickle_version, evaluation_data,
+                                                        django_capture_on_commit_callbacks):
+    payload = {"kind": "fairness", "model_version": pickle_version.pk,
+               "options": {"dataset_version": evaluation_data.pk, "target": "approved", "sensitive": ["sex"],
+                           "prediction": "model_prediction"}}
+    assert api("outsider").post("/api/runs/", payload, format="json").status_code == 404
+    assert api("auditor").post("/api/runs/", payload, format="json").status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api("ml_lead").post("/api/runs/", payload, format="json")
+    assert response.status_code == 202, response.json()
+    document = api("auditor").get(response["Location"]).json()
+    assert document["run"]["status"] == "succeeded"
+    assert document["run"]["summary"]["verdict"] in ("pass", "warn", "fail")
+    assert document["groupings"][0]["name"] == "sex" and document["run"]["inputs"]["options"]["sensitive"] == ["sex"]
+
+
+@pytest.mark.parametrize(("options", "field"), [
+    (None, "options"),
+    ({"dataset_version": 1}, "target"),
+    ({"target": "approved", "sensitive": ["sex"]}, "dataset_version"),
+    ({"dataset_version": "{evaluation}", "target": "nope", "sensitive": ["sex"], "prediction": "model_prediction"},
+     "target"),
+    ({"dataset_version": "{evaluation}", "target": "approved", "sensitive": ["a", "b", "c", "d", "e"]}, "sensitive"),
+])
+def test_bad_evaluation_options_get_a_json_error_naming_the_field(api, pickle_version, evaluation_data, options, field):
+    payload = {"kind": "fairness", "model_version": pickle_version.pk}
+    if options is not None:
+        payload["options"] = {key: (evaluation_data.pk if value == "{evaluation}" else value)
+                              for key, value in options.items()}
+    response = api("ml_lead").post("/api/runs/", payload, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] and field in json.dumps(body["fields"])
+    assert not EvaluationRun.objects.filter(kind=RunKind.FAIRNESS).exists()
+
+
+def test_scans_take_no_evaluation_options(api, malicious_version):
+    response = api("ml_lead").post("/api/runs/", {"kind": "artifact_scan", "model_version": malicious_version.pk,
+                                                  "options": {"dataset_version": 1, "target": "x"}}, format="json")
+    assert response.status_code == 400 and "options" in response.json()["fields"]
