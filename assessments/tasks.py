@@ -71,3 +71,7 @@ def scan_recover_stale_runs() -> int:
 def scan_schedule_rescans() -> int:
     """Weekly (beat): re-scan the newest version of every model and dataset."""
     return len(runs.run_schedule_rescans())
+
+
+# Registers the monitoring alert task with workers (its module lives with the monitoring code).
+from assessments.monitoring.tasks import notify_monitoring_alert  # noqa: E402, F401

@@ -4,6 +4,7 @@ from django.urls import path
 
 from assessments.api import views
 from assessments.approvals import api as gate_api
+from assessments.monitoring import api as monitoring_api
 
 urlpatterns = [
     path("runs/", views.RunList.as_view(), name="api_runs"),
@@ -14,4 +15,6 @@ urlpatterns = [
     path("runs/<int:pk>/rerun/", views.RunRerun.as_view(), name="api_run_rerun"),
     path("gate/", gate_api.GateView.as_view(), name="api_gate"),
     path("gate/jwks/", gate_api.GateKeysView.as_view(), name="api_gate_jwks"),
+    path("monitoring/versions/<int:vid>/windows/", monitoring_api.WindowList.as_view(), name="api_monitoring_windows"),
+    path("monitoring/windows/<int:pk>/labels/", monitoring_api.WindowLabels.as_view(), name="api_monitoring_labels"),
 ]

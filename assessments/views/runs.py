@@ -145,3 +145,31 @@ def run_report(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
+
+
+CHART_METRICS = ("selection_rate", "accuracy", "tpr", "fpr", "precision", "fnr", "mae", "rmse", "mean_prediction")
+
+
+@require_GET
+def run_chart(request: HttpRequest, pk: int) -> HttpResponse:
+    """A fairness or robustness chart as an SVG file, for reports and slides (the page shows the same)."""
+    from assessments.evaluations.charts import fairness_chart_svg, robustness_curve_svg
+    from assessments.models import RunStatus
+
+    run = get_run_for_user(request.user, pk)
+    if run.status != RunStatus.SUCCEEDED or run.kind not in (RunKind.FAIRNESS, RunKind.ROBUSTNESS):
+        raise Http404("This run has no chart")
+    if run.kind == RunKind.ROBUSTNESS:
+        svg, name = robustness_curve_svg(run.report), f"run-{run.pk}-robustness.svg"
+    else:
+        grouping, metric = request.GET.get("grouping", "0"), request.GET.get("metric", "selection_rate")
+        groupings = run.report.get("groupings") or []
+        if not grouping.isdigit() or int(grouping) >= len(groupings) or metric not in CHART_METRICS:
+            raise Http404("No such chart")
+        svg, name = (fairness_chart_svg(run.report, grouping=int(grouping), metric=metric),
+                     f"run-{run.pk}-{metric}-{grouping}.svg")
+    response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    # Opened on its own, the file may do nothing but be drawn.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

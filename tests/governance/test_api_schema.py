@@ -18,6 +18,8 @@ EXPECTED_PATHS = {
     "/api/runs/{id}/rerun/": {"post"},
     "/api/gate/": {"get"},
     "/api/gate/jwks/": {"get"},
+    "/api/monitoring/versions/{vid}/windows/": {"get", "post"},
+    "/api/monitoring/windows/{id}/labels/": {"post"},
     "/api/models/": {"get", "post"},
     "/api/models/{id}/": {"get", "patch"},
     "/api/models/{id}/versions/": {"get", "post"},

@@ -176,3 +176,19 @@ def test_readers_see_results_but_not_the_start_button(client_for, ml_lead, audit
     _finished(RunKind.FAIRNESS, pickle_version, ml_lead, options)
     body = client_for(auditor).get(f"/models/{model.pk}/").content.decode()
     assert 'data-verdict="' in body and "Start an evaluation" not in body
+
+
+# --- chart downloads ------------------------------------------------------------------------------------------
+
+def test_charts_download_as_svg_for_whoever_may_see_the_run(client_for, ml_lead, auditor, outsider, pickle_version,
+                                                          evaluation_data):
+    run = _finished(RunKind.FAIRNESS, pickle_version, ml_lead,
+                    fairness_options(evaluation_data, prediction="model_prediction"))
+    url = f"/assessments/runs/{run.pk}/chart.svg"
+    response = client_for(auditor).get(url, {"grouping": 1, "metric": "tpr"})
+    assert response.status_code == 200 and response["Content-Type"].startswith("image/svg+xml")
+    assert "sandbox" in response["Content-Security-Policy"]
+    assert b"True-positive rate by age_band" in response.content
+    for params in ({"grouping": 9}, {"grouping": "-1"}, {"metric": "__class__"}, {"grouping": "x"}):
+        assert client_for(auditor).get(url, params).status_code == 404
+    assert client_for(outsider).get(url).status_code == 404
