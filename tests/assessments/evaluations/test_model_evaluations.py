@@ -218,3 +218,15 @@ def test_a_bad_thresholds_file_stops_the_deployment_at_the_system_check(tmp_path
     with override_settings(WARDEN_EVALUATION_THRESHOLDS_FILE=str(policy)):
         errors = check_threshold_policy()
     assert [error.id for error in errors] == ["assessments.E910"]
+
+
+def test_all_predictions_one_class_is_a_result_with_undefined_ratios_not_a_crash(
+        ml_lead, pickle_version, dataset, demo, django_capture_on_commit_callbacks):
+    frame = pd.read_csv(io.BytesIO(_file(demo, "evaluation_csv"))).assign(model_prediction=0)
+    data = upload_dataset_version(ml_lead, dataset, _csv(frame), version="all-no", name="all_no.csv")
+    run = start_and_run(RunKind.FAIRNESS, pickle_version, ml_lead,
+                        fairness_options(data, sensitive=["sex"], prediction="model_prediction"),
+                        django_capture_on_commit_callbacks)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.report["groupings"][0]["metrics"]["disparate_impact_ratio"]["status"] == "undefined"
+    assert run.summary["verdict"] in ("warn", "fail")
