@@ -1,4 +1,5 @@
-# Fairness and robustness run kinds (issue 7).
+# Fairness and robustness run kinds (issue 7): no schema change, the kinds were already among the
+# choices of EvaluationRun.kind. Kept so that later migrations depend on a stable name.
 from django.db import migrations
 
 
