@@ -1,0 +1,118 @@
+"""Approval and the deployment gate in a real browser.
+
+A high-risk credit model's version 2.0 has everything but a clean artifact scan. The ML lead opens its
+approval page, follows the unmet condition's link to the scans, runs the scan (in the live server's
+process, as in the embedded default), sees every precondition met and submits the version for review.
+The data-protection officer signs off; then the risk manager approves it, the page shows the gate's
+answer turning to allow, and a pipeline's call to ``GET /api/gate/`` with a token is allowed with an
+answer that verifies against the published keys.
+
+Screenshots: test-artifacts/screenshots/approval-*.png.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+from rest_framework.authtoken.models import Token
+
+from assessments.approvals import signing
+from assessments.models import AssessmentKind, RunKind
+from tests.assessments.approvals.builders import assessment, dpo_person, evaluation
+from tests.conftest import CHROMIUM  # noqa: F401 - the browser fixtures skip without it
+from tests.factories import DEFAULT_PASSWORD, MLModelFactory, ModelVersionFactory
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def credit_version(transactional_db, retail, ml_lead, risk_manager):
+    model = MLModelFactory(name="Credit risk scorer", business_unit=retail, owner=ml_lead, risk_tier="high",
+                           processes_personal_data=True)
+    # The factory's artifact is a small, harmless pickle whose SHA-256 is recorded: the scan will find it intact.
+    version = ModelVersionFactory(model=model, version="2.0", created_by=ml_lead)
+    evaluation(version, RunKind.FAIRNESS)
+    evaluation(version, RunKind.ROBUSTNESS)
+    assessment(model, AssessmentKind.THREAT_MODEL, by=risk_manager)
+    assessment(model, AssessmentKind.DPIA, by=risk_manager)
+    dpo_person(retail, "dpo")
+    return version
+
+
+def _as(browser, live_server, login, username):
+    context = browser.new_context(base_url=live_server.url, locale="en-GB", timezone_id="UTC",
+                                  viewport={"width": 1366, "height": 850})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    login(page, live_server, username, DEFAULT_PASSWORD)
+    return context, page
+
+
+def test_risk_manager_approves_after_the_ml_lead_fixes_the_last_condition(
+        browser, live_server, login, screenshot, credit_version):
+    version = credit_version
+    approval = f"/assessments/models/{version.model_id}/versions/{version.pk}/approval/"
+
+    # The ML lead sees the one unmet condition and follows its link to fix it.
+    context, page = _as(browser, live_server, login, "mllead")
+    page.goto(approval)
+    unmet = page.locator("#check-artifact_scan")
+    expect(unmet).to_contain_text("No artifact scan of this version has finished yet.")
+    expect(page.locator(".check-list__item--unmet")).to_have_count(1 + 2)  # the scan, and two sign-offs waiting
+    expect(page.locator("#gate-answer")).to_contain_text("The gate answers: deny")
+    screenshot(page, "approval-1-ml-lead-one-condition-open")
+    unmet.get_by_role("link", name="Scan the artifact").click()
+    page.get_by_role("button", name="Scan version 2.0 now").click()
+    status = page.locator("[role=status]", has_text="Artifact scan #")
+    expect(status.locator("[data-run-status]")).to_have_attribute("data-run-status", "succeeded", timeout=60_000)
+
+    page.goto(approval)
+    expect(page.locator("#check-artifact_scan")).to_contain_text("matches")
+    expect(page.locator("#checks-heading + p")).to_contain_text("All met.")
+    page.get_by_label("Note for the reviewers").fill("Scan is clean now; ready for sign-off.")
+    page.get_by_role("button", name="Submit for review").click()
+    expect(page.get_by_text("Submitted for review.")).to_be_visible()
+    context.close()
+
+    # The data-protection officer signs first.
+    context, page = _as(browser, live_server, login, "dpo")
+    page.goto(approval)
+    page.get_by_role("button", name="Approve as data-protection officer").click()
+    expect(page.get_by_text("Your sign-off is recorded.")).to_be_visible()
+    context.close()
+
+    # The risk manager gives the last sign-off: approved, and the gate allows it.
+    context, page = _as(browser, live_server, login, "risk")
+    page.goto(approval)
+    expect(page.locator("#signoff-dpo")).to_contain_text("Approved by")
+    screenshot(page, "approval-2-risk-manager-before")
+    page.get_by_label("Note on your sign-off as risk manager").fill("Residual risks accepted in the register.")
+    page.get_by_role("button", name="Approve as risk manager").click()
+    expect(page.get_by_text("Your sign-off is recorded.")).to_be_visible()
+    expect(page.locator(".page-header__lede")).to_contain_text("Approved")
+    expect(page.locator("#gate-answer")).to_contain_text("The gate answers: allow")
+    expect(page.locator("#signoff-risk_manager")).to_contain_text("Residual risks accepted")
+    screenshot(page, "approval-3-approved-gate-allows")
+
+    # A pipeline asks the gate with a token and keeps a signed answer it can verify.
+    token, _ = Token.objects.get_or_create(user=version.created_by)
+    answer = page.request.get(f"/api/gate/?sha256={version.artifact_sha256}",
+                              headers={"Authorization": f"Token {token.key}"}).json()
+    assert answer["decision"] == "allow", answer["reasons"]
+    assert [s["role"] for s in answer["approval"]["sign_offs"]] == ["dpo", "risk_manager"]
+    keys = page.request.get("/api/gate/jwks/").json()
+    assert signing.verify(answer["jws"], keys)["decision"] == "allow"
+    context.close()
+
+
+def test_the_approval_page_on_a_phone(browser, live_server, login, screenshot, credit_version):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844},
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    login(page, live_server, "mllead", DEFAULT_PASSWORD)
+    page.goto(f"/assessments/models/{credit_version.model_id}/versions/{credit_version.pk}/approval/")
+    expect(page.get_by_role("heading", name="Preconditions")).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390 + 1, f"the page scrolls sideways ({width}px)"
+    screenshot(page, "approval-phone")
+    context.close()
