@@ -52,6 +52,7 @@ MAIN_NAVIGATION: tuple[_Item, ...] = (
                                                         Capability.CHANGE_INVENTORY)),
     _Item("Training", ("training_list", "training:index"), _anyone),
     _Item("Audit trail", ("audit_list",), _capable(Capability.VIEW_AUDIT)),
+    _Item("Evidence packs", ("pack_list",), _capable(Capability.VIEW_AUDIT, Capability.RUN_ASSESSMENTS)),
     _Item("Data protection", ("data_protection",), _capable(Capability.MANAGE_DATA_PROTECTION)),
     _Item("People & access", ("people_list",), _capable(Capability.MANAGE_USERS)),
 )

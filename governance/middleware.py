@@ -12,7 +12,8 @@ from governance.models import RolePolicy
 from governance.request_context import client_ip, current_ip
 
 # URL names reachable without signing in (the API authenticates its own requests by token).
-PUBLIC_URL_NAMES = {"login", "invitation_accept", "health"}
+# pack_verify: anyone holding an evidence pack may check it (the upload is never stored).
+PUBLIC_URL_NAMES = {"login", "invitation_accept", "health", "pack_verify"}
 PUBLIC_PREFIXES = ("/static/", "/api/")
 # Where a user who must still set up or enter a second factor may go.
 TWO_FACTOR_URL_NAMES = {"two_factor_setup", "two_factor_verify", "logout", "login"}

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("governance.urls_inventory")),
     path("people/", include("governance.urls_people")),
     path("audit/", include("governance.urls_audit")),
+    path("packs/", include("governance.packs.urls")),
     path("data-protection/", include("governance.urls_data_protection")),
     path("assessments/", include("assessments.urls")),
     path("training/", include("training.urls")),

@@ -195,3 +195,33 @@ def parse_scope(spec: str) -> PackScope:
 def scope_of(pack) -> PackScope:
     return PackScope(kind=pack.scope_kind, model=pack.model, framework=pack.framework,
                      business_unit=pack.business_unit)
+
+
+def visible_packs(user) -> QuerySet:
+    """Packs the user may list and download: those of scopes they may build packs of."""
+    from django.db.models import Q
+
+    from governance.models import EvidencePack
+
+    if not may_work_with_packs(user):
+        return EvidencePack.objects.none()
+    condition = Q(scope_kind=PackScopeKind.MODEL, model__in=buildable_models(user))
+    condition |= Q(scope_kind=PackScopeKind.FRAMEWORK, business_unit__in=buildable_units(user))
+    if may_build_org(user):
+        condition |= Q(scope_kind=PackScopeKind.ORGANISATION) | Q(scope_kind=PackScopeKind.FRAMEWORK,
+                                                                   business_unit__isnull=True)
+    return EvidencePack.objects.filter(condition)
+
+
+def get_pack_for_user(user, pack_id):
+    """The pack with this public id: 404 unless the user may see its scope, 403 when they may see the
+    scope but their role does not include packs."""
+    from governance.models import EvidencePack
+
+    try:
+        pack = EvidencePack.objects.select_related("model", "framework", "business_unit", "requested_by",
+                                                   "previous_pack").get(pack_id=pack_id)
+    except (EvidencePack.DoesNotExist, ValueError, ValidationError):
+        raise Http404("No such evidence pack") from None
+    check_scope(user, scope_of(pack))
+    return pack
