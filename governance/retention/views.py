@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from governance import access
@@ -25,7 +26,7 @@ def _erase_context(request, version, form, erasure_request=None) -> dict:
     dataset = version.dataset
     return {
         "version": version, "dataset": dataset, "form": form, "erasure_request": erasure_request,
-        "due_at": selectors.retention_due_at(version),
+        "due_at": selectors.retention_due_at(version), "now": timezone.now(),
         "trained": version.trained_versions.select_related("model"),
         "evaluated": version.evaluated_versions.select_related("model"),
         "copies": version.deidentified_copies.filter(result_version__isnull=False).select_related("result_version"),
