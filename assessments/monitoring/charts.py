@@ -29,13 +29,15 @@ def line_chart_svg(*, title: str, x_labels: list[str], series: list[tuple[str, l
     values = [v for _, vals in series for v in vals if v is not None]
     top = y_max if y_max is not None else max(values + ([threshold] if threshold is not None else []) + [y_min + 1e-9])
     top = top if top > y_min else y_min + 1.0
-    left, right, upper, lower = 56, 16, 16, 40
+    left, right, upper, lower = 64, 24, 16, 40
     legend_height = 18 * len(series)
     plot_w, plot_h = width - left - right, height - upper - lower
     total_h = height + legend_height
 
     def fmt(value: float) -> str:
-        return f"{value:.0%}" if percent else f"{value:.3g}"
+        if percent:
+            return f"{value:.0%}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
     def x(index: int) -> float:
         return left + (plot_w * index / max(len(x_labels) - 1, 1))
@@ -61,7 +63,9 @@ def line_chart_svg(*, title: str, x_labels: list[str], series: list[tuple[str, l
                      f'fill="{INK}">{_e(fmt(value))}</text>')
     every = max(1, len(x_labels) // 6)
     for index, label in enumerate(x_labels):
-        if index % every == 0 or index == len(x_labels) - 1:
+        # Every n-th label, and the last one unless it would overprint the one before it.
+        last = index == len(x_labels) - 1 and (index % every) >= every // 2 + 1
+        if index % every == 0 or last:
             parts.append(f'<text x="{x(index):.1f}" y="{height - lower + 16}" text-anchor="middle" font-size="11" '
                          f'fill="{INK}">{_e(label)}</text>')
     if threshold is not None:

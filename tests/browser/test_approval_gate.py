@@ -116,3 +116,32 @@ def test_the_approval_page_on_a_phone(browser, live_server, login, screenshot, c
     assert width <= 390 + 1, f"the page scrolls sideways ({width}px)"
     screenshot(page, "approval-phone")
     context.close()
+
+
+def test_the_risk_manager_reads_production_drift_and_triages_it(browser, live_server, login, screenshot,
+                                                                credit_version, ml_lead, risk_manager):
+    from assessments.monitoring import services as monitoring
+    from assessments.monitoring.validation import parse_report
+    from tests.assessments.approvals.builders import clean_scan
+    from tests.assessments.monitoring.builders import deployed_version, fair_labels, report
+
+    clean_scan(credit_version)
+    dpo = type(ml_lead).objects.get(username="dpo")
+    version = deployed_version(credit_version, ml_lead, risk_manager, dpo)
+    for hour in range(12):
+        shift = 0 if hour < 8 else 6_000 * (hour - 7)
+        ratio_drop = 0 if hour < 9 else 40 * (hour - 8)
+        monitoring.window_report(actor=ml_lead, version=version, report=parse_report(
+            report(hour, shift=shift, requests=1000 + 40 * hour,
+                   labels=fair_labels(accuracy=0.92 - 0.01 * max(0, hour - 7), female=190 - ratio_drop))))
+
+    context, page = _as(browser, live_server, login, "risk")
+    page.goto(f"/models/{version.model_id}/")
+    page.get_by_role("link", name="Monitoring of version 2.0").click()
+    expect(page.get_by_role("heading", name="Production monitoring: Credit risk scorer 2.0")).to_be_visible()
+    expect(page.locator("figure svg")).to_have_count(4)
+    expect(page.locator("#alerts")).to_contain_text("Input drift")
+    screenshot(page, "approval-4-monitoring")
+    page.locator("#alerts").get_by_role("link", name="Triage the risk").first.click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Production")
+    context.close()
