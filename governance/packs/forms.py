@@ -22,8 +22,8 @@ class PackRequestForm(forms.Form):
     framework = forms.ModelChoiceField(label="Framework", queryset=None, required=False)
     business_unit = forms.ModelChoiceField(label="Business unit", queryset=None, required=False,
                                            help_text="With the units below it.")
-    period_start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    period_end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    period_start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    period_end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
 
     def __init__(self, *args, user, **kwargs):
         from assessments.models import Framework
