@@ -22,6 +22,8 @@ def test_mask_keeps_only_the_last_characters_and_an_emails_domain():
     masked = core.mask(_series("4111 1111 1111 1234", "ab", "jane.doe@example.com", ""), 4)
     assert masked.tolist() == ["**** **** **** 1234", "**", "****.***@example.com", ""]
     assert core.mask(_series("+44 20 7946 0958"), 0).tolist() == ["+** ** **** ****"]
+    # Letters of every script are masked, not only ASCII ones.
+    assert core.mask(_series("Zoë Ñúñez-Łukasz", "李小龙"), 0).tolist() == ["*** *****-******", "***"]
 
 
 def test_generalisers():
