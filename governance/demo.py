@@ -10,14 +10,16 @@ import io
 import json
 import pickle
 import struct
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.utils import timezone
 
-from governance.models import BusinessUnit, Dataset, MLModel, Role, RoleGrant
+from governance.models import BusinessUnit, Dataset, DatasetVersion, MLModel, Role, RoleGrant
 from governance.services import inventory
 
 User = get_user_model()
@@ -29,6 +31,7 @@ DEMO_USERS = [
     ("mllead", "Max", "Lead", Role.ML_LEAD, "Retail Banking", "demo-mllead-pass-2026"),
     ("staff", "Sam", "Staff", Role.STAFF, "Retail Banking", "demo-staff-pass-2026"),
     ("auditor", "Aude", "Auditor", Role.AUDITOR, "Acme", "demo-auditor-pass-2026"),
+    ("dpo", "Dana", "Protection", Role.DATA_PROTECTION_OFFICER, "Acme", "demo-dpo-pass-2026"),
 ]
 UNITS = [("Acme", None), ("Retail Banking", "Acme"), ("Health Analytics", "Acme"), ("Payments", "Acme")]
 
@@ -49,6 +52,21 @@ def _loan_applications(rows: int, seed: int) -> bytes:
         "income": rng.normal(42_000, 12_000, rows).round(0),
         "loan_amount": rng.integers(1_000, 40_000, rows),
         "approved": rng.integers(0, 2, rows),
+    })
+    return frame.to_csv(index=False).encode()
+
+
+def _marketing_leads(rows: int, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    first = rng.choice(["Alice", "Omar", "Priya", "Lars", "Maria", "Kenji", "Grace"], rows)
+    last = rng.choice(["Smith", "Okafor", "Novak", "Fischer", "Garcia", "Tanaka", "Brown"], rows)
+    frame = pd.DataFrame({
+        "full_name": [f"{a} {b}" for a, b in zip(first, last, strict=True)],
+        "email": [f"lead{i}@example.net" for i in range(rows)],
+        "phone": [f"+44 20 7946 {i:04d}" for i in range(rows)],
+        "postcode": rng.choice(["SW1A 1AA", "EC1A 1BB", "M1 1AE", "B33 8TH"], rows),
+        "age": rng.integers(18, 80, rows),
+        "converted": rng.integers(0, 2, rows),
     })
     return frame.to_csv(index=False).encode()
 
@@ -144,6 +162,20 @@ def seed_demo() -> list[tuple[str, str, str]]:
             file=SimpleUploadedFile("episodes.parquet", _readmissions_parquet(400, 3)),
             sensitive_columns=["age_band", "diagnosis_code"],
         )
+
+    if not Dataset.objects.filter(name="Marketing leads").exists():
+        # Kept for one year and uploaded two years ago: the data-protection officer's page lists it.
+        leads = inventory.dataset_register(
+            actor=admin, business_unit=units["Retail Banking"], owner=users["mllead"], name="Marketing leads",
+            description="Web sign-ups for the 2024 savings campaign.", source="Campaign landing page",
+            retention_days=365, legal_basis="consent", processes_personal_data=True,
+        )
+        old_leads = inventory.dataset_version_create(
+            actor=admin, dataset=leads, version="2024-campaign",
+            file=SimpleUploadedFile("marketing_leads_2024.csv", _marketing_leads(200, 4)),
+            sensitive_columns=["full_name", "email", "phone"],
+        )
+        DatasetVersion.objects.filter(pk=old_leads.pk).update(created_at=timezone.now() - timedelta(days=730))
 
     for spec in MODELS:
         if MLModel.objects.filter(name=spec["name"]).exists():

@@ -19,7 +19,7 @@ import hmac
 import logging
 from datetime import date, timedelta
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import F
@@ -207,7 +207,11 @@ def erasure_request_create(*, actor, business_unit: BusinessUnit, subject_refere
         raise ValidationError({"received_at": "The request cannot have been received in the future."})
     if received_at < today - timedelta(days=366):
         raise ValidationError({"received_at": "The date is more than a year ago; check it."})
-    digest = subject_reference_hash(reference)
+    try:
+        digest = subject_reference_hash(reference)
+    except ImproperlyConfigured as exc:
+        raise ValidationError(f"Erasure requests cannot be recorded until the pseudonymisation key is set: {exc}",
+                              code="no_key") from None
     repeat = ErasureRequest.objects.filter(subject_ref_hash=digest, business_unit=business_unit,
                                            status__in=[ErasureRequestStatus.RECEIVED, ErasureRequestStatus.IN_PROGRESS]
                                            ).first()

@@ -316,3 +316,15 @@ def test_a_version_checked_as_not_held_lets_the_request_close(people_version, dp
     services.erasure_request_close(actor=dpo, request=request, status="done", outcome="Not held in any dataset.")
     with pytest.raises(ValidationError, match="is done"):
         services.erasure_request_add_version(actor=dpo, request=request, version=people_version)
+
+
+def test_without_a_pseudonymisation_key_in_production_a_request_is_refused_clearly(dpo, retail, settings,
+                                                                                    monkeypatch):
+    from governance.models.data_protection import ErasureRequest
+
+    settings.PRODUCTION = True
+    monkeypatch.delenv("WARDEN_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("WARDEN_PSEUDONYM_KEY_FILE", raising=False)
+    with pytest.raises(ValidationError, match="WARDEN_PSEUDONYM_KEY"):
+        services.erasure_request_create(actor=dpo, business_unit=retail, subject_reference="customer 9")
+    assert not ErasureRequest.objects.exists()
