@@ -319,6 +319,12 @@ def celery_worker_process(
         # The worker has its own data directory: point it at the test process's development key so
         # that it can decrypt what the tests upload.
         env["WARDEN_KEK_FILE"] = str(Path(settings.DATA_DIR) / "warden-dev.kek")
+    if not (os.environ.get("WARDEN_PSEUDONYM_KEY") or os.environ.get("WARDEN_PSEUDONYM_KEY_FILE")):
+        # The same for pseudonyms: a copy made by the worker must match what this process would make.
+        from governance.deidentify.keys import DEV_KEY_FILE_NAME, load_pseudonym_key
+
+        load_pseudonym_key()  # creates the development key file if it is not there yet
+        env["WARDEN_PSEUDONYM_KEY_FILE"] = str(Path(settings.DATA_DIR) / DEV_KEY_FILE_NAME)
     (scratch / "data" / "tmp").mkdir(parents=True)
 
     # Messages left in the queues by an interrupted earlier run would point at rows that are gone.
