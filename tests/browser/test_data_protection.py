@@ -125,3 +125,16 @@ def test_ml_lead_makes_a_deidentified_copy(page, live_server, login, screenshot,
     expect(page.locator("#data-protection")).to_contain_text("De-identified copy of 2025-06")
     page.locator("#data-protection").scroll_into_view_if_needed()
     screenshot(page, "data-protection-08-lineage")
+
+
+def test_the_officers_pages_fit_a_phone(phone_page, live_server, login, screenshot, organisation, password):
+    page = phone_page
+    login(page, live_server, "dpo", password)
+    for path, name in (("/data-protection/", "overview"),
+                       (f"/data-protection/datasets/{organisation['old'].dataset_id}/versions/"
+                        f"{organisation['old'].pk}/erase/", "erase")):
+        page.goto(path)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        # Wide tables scroll inside their own region; the page itself never scrolls sideways.
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        screenshot(page, f"data-protection-phone-{name}")
