@@ -138,3 +138,39 @@ def test_the_officers_pages_fit_a_phone(phone_page, live_server, login, screensh
         # Wide tables scroll inside their own region; the page itself never scrolls sideways.
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
         screenshot(page, f"data-protection-phone-{name}")
+
+
+def test_dpo_tracks_an_erasure_request_to_done(page, live_server, login, screenshot, organisation, password):
+    from governance.models.data_protection import ErasureRequest
+
+    old = organisation["old"]
+    login(page, live_server, "dpo", password)
+    page.goto("/data-protection/")
+    page.get_by_role("link", name="Record an erasure request").click()
+    page.get_by_label("Business unit").select_option(label="Acme / Retail")
+    page.get_by_label("Subject reference").fill("zebulon.quartermaine@example.org")
+    page.get_by_label("How to find the subject in the data").fill("E-mail column of the 2023 applicants file.")
+    page.get_by_label("Received on").fill("2026-12-01")
+    page.get_by_role("button", name="Record request").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Erasure request ER-")
+
+    page.get_by_label("Dataset version that holds the subject").select_option(label="Loan applicants · 2023-01")
+    page.get_by_role("button", name="Add version").click()
+    expect(page.get_by_text("Version added to the request.")).to_be_visible()
+    screenshot(page, "data-protection-09-request")
+
+    page.get_by_role("link", name="Erase this version…").click()
+    expect(page.get_by_label("Reason for erasure")).to_have_value(re.compile(r"Erasure request ER-\d+"))
+    page.get_by_label("I understand that the file is destroyed").check()
+    page.get_by_role("button", name="Erase version 2023-01").click()
+    expect(page.get_by_role("region", name="Dataset versions of this request")).to_contain_text("Erased")
+
+    page.get_by_label("Done: erased or not held everywhere").check()
+    page.get_by_label("Outcome").fill("The only version holding the subject was erased.")
+    page.get_by_role("button", name="Close request").click()
+    expect(page.get_by_text("closed as done")).to_be_visible()
+    screenshot(page, "data-protection-10-request-done")
+    request = ErasureRequest.objects.get()
+    assert request.status == "done" and DatasetVersion.objects.get(pk=old.pk).is_erased
+    # The subject is readable on the page for the officer, and nowhere in the database.
+    assert "zebulon" not in ErasureRequest.objects.values_list("subject_ref_hash", flat=True).get()
