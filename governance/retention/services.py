@@ -19,11 +19,13 @@ import hmac
 import logging
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import F
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from governance import access
@@ -163,6 +165,7 @@ def retention_sweep(*, now=None) -> dict:
         told.update(version.pk for version in versions)
         body = render_to_string("governance/retention/email/past_retention.txt", {
             "user": user, "versions": [(version, selectors.retention_due_at(version)) for version in versions],
+            "page_url": settings.WARDEN_BASE_URL.rstrip("/") + reverse("data_protection"),
         })
         messages.append(EmailMessage(
             subject=f"Warden: {len(versions)} dataset version{'s' if len(versions) != 1 else ''} past retention",

@@ -86,6 +86,7 @@ def test_daily_sweep_lists_each_version_once_and_tells_the_officers_of_its_unit_
     assert second == {"past_retention": 1, "newly_listed": 0, "notified": 0, "emails": 0}
     assert [message.to for message in mail.outbox] == [[dpo.email]]  # not the Research officer
     assert "Loan applications · version 2024.1" in mail.outbox[0].body
+    assert settings.WARDEN_BASE_URL.rstrip("/") + "/data-protection/" in mail.outbox[0].body
     notice = RetentionNotice.objects.get(version=people_version)
     assert notice.notified_at is not None and notice.notified_count == 1
 
