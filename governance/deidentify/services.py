@@ -207,6 +207,28 @@ def _create_version(job: DeidentificationJob, upload: File, sensitive: list[str]
     )
 
 
+REDISPATCH_AFTER = timedelta(minutes=10)
+
+
+def deidentify_recover_stale(*, now=None) -> list[int]:
+    """Send again the jobs whose message was lost (queued for long) or whose worker died (running for
+    longer than a job may run). The claim decides who works on a job; sending twice is harmless."""
+    now = now or timezone.now()
+    stale = list(DeidentificationJob.objects.filter(
+        Q(status=DeidentifyStatus.QUEUED, created_at__lt=now - REDISPATCH_AFTER)
+        | Q(status=DeidentifyStatus.RUNNING, started_at__lt=now - STALE_AFTER),
+        attempts__lt=MAX_ATTEMPTS,
+    ).values_list("pk", flat=True)[:100])
+    for job_id in stale:
+        _queue(job_id)
+    # A job that has used up its attempts will not finish: say so instead of leaving it running.
+    DeidentificationJob.objects.filter(status=DeidentifyStatus.RUNNING, started_at__lt=now - STALE_AFTER,
+                                       attempts__gte=MAX_ATTEMPTS).update(
+        status=DeidentifyStatus.FAILED, finished_at=now, message="",
+        error=f"The copy was interrupted {MAX_ATTEMPTS} times (the worker stopped each time) and was given up.")
+    return stale
+
+
 def deidentify_requeue(*, actor, job: DeidentificationJob) -> DeidentificationJob:
     """Send a queued job again (its message may have been lost while the broker was down)."""
     if not access.can_change_dataset(actor, job.source_version.dataset):

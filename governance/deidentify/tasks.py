@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from governance.deidentify.services import deidentify_execute
+from governance.deidentify.services import deidentify_execute, deidentify_recover_stale
 
 
 # Routed to the scans queue by name (settings.CELERY_TASK_ROUTES): those workers run under memory limits.
@@ -11,3 +11,8 @@ from governance.deidentify.services import deidentify_execute
 def deidentify_dataset_version(job_id: int) -> str:
     job = deidentify_execute(job_id=job_id)
     return job.status if job else "missing"
+
+
+@shared_task(autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
+def deidentify_recover_stale_jobs() -> list[int]:
+    return deidentify_recover_stale()

@@ -187,3 +187,33 @@ def test_running_a_finished_job_again_changes_nothing(people_version, ml_lead, d
     job = _copy(ml_lead, people_version, django_capture_on_commit_callbacks)
     services.deidentify_execute(job_id=job.pk)
     assert DatasetVersion.objects.filter(dataset=people_version.dataset).count() == 2
+
+
+def test_stale_jobs_are_sent_again_and_hopeless_ones_fail(people_version, ml_lead, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    sent = []
+    monkeypatch.setattr(services, "_queue", sent.append)
+    jobs = [services.deidentify_request(actor=ml_lead, version=people_version, new_version=f"j{i}",
+                                        rules=DEFAULT_RULES, quasi_identifiers=QUASI) for i in range(4)]
+    long_ago = timezone.now() - timedelta(hours=1)
+    DeidentificationJob.objects.filter(pk=jobs[0].pk).update(created_at=long_ago)  # message lost
+    DeidentificationJob.objects.filter(pk=jobs[1].pk).update(status="running", started_at=long_ago, attempts=1)
+    DeidentificationJob.objects.filter(pk=jobs[2].pk).update(status="running", started_at=long_ago, attempts=3)
+    # jobs[3]: queued a moment ago, left alone.
+
+    assert sorted(services.deidentify_recover_stale()) == sorted([jobs[0].pk, jobs[1].pk])
+    assert sorted(sent) == sorted([jobs[0].pk, jobs[1].pk])
+    hopeless = DeidentificationJob.objects.get(pk=jobs[2].pk)
+    assert hopeless.status == "failed" and "interrupted 3 times" in hopeless.error
+    # The job a dead worker left running is claimed again by the next worker.
+    assert services._claim(jobs[1].pk)
+
+
+def test_beat_recovers_stale_jobs():
+    from governance.celery import app
+
+    entry = app.conf.beat_schedule["deidentify-recover-stale-jobs"]
+    assert entry["task"] == "governance.deidentify.tasks.deidentify_recover_stale_jobs"
