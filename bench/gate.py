@@ -383,8 +383,12 @@ def main() -> None:
               f"{len(timings) / elapsed:,.0f} requests/s; {decisions}")
 
         if args.windows:
-            deployed = list(ModelVersion.objects.filter(status="deployed").order_by("id")
-                            .values_list("id", flat=True)[: args.clients])
+            # Versions that have reported nothing yet, so that every run starts clean (625 are deployed:
+            # about thirty runs before --reseed is needed).
+            deployed = list(ModelVersion.objects.filter(status="deployed", monitoring_windows__isnull=True)
+                            .order_by("id").values_list("id", flat=True)[: args.clients])
+            if not deployed:
+                parser.error("every deployed version has reported already: run again with --reseed")
             before = MonitoringWindow.objects.count()
             per_version = max(1, args.windows // len(deployed))
             timings, statuses, elapsed = drive_windows(window_requests(port, token, deployed, per_version))

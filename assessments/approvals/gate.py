@@ -12,11 +12,11 @@ same claims beside the token so a pipeline can read it and keep the token as pro
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 
 from django.conf import settings
-from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from assessments.approvals import signing
@@ -24,12 +24,14 @@ from assessments.approvals.checks import version_checks
 from assessments.approvals.policy import required_roles
 from assessments.approvals.services import ROLE_LABELS, current_sign_offs
 from assessments.models import LifecycleAction, LifecycleEvent, SignOffDecision
-from governance.access import visible_models
+from governance.access import Capability, access_profile, visible_models
 from governance.models import ModelVersion
 from governance.models.inventory import VersionStatus
 
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 ALLOW, DENY = "allow", "deny"
+# A file uploaded again as another version is a twin; a handful at most in practice.
+MAX_TWINS = 50
 UNKNOWN = "Warden has no record of an artifact with this SHA-256 (or you may not see it)."
 
 
@@ -44,15 +46,26 @@ def normalise_sha256(value: str | None) -> str:
 
 
 def _candidate(sha256: str, user) -> ModelVersion | None:
-    """The version the question is about: deployed before approved before anything else, newest first."""
-    versions = ModelVersion.objects.filter(artifact_sha256=sha256)
-    if user is not None:
-        versions = versions.filter(model__in=visible_models(user))
-    preference = Case(When(status=VersionStatus.DEPLOYED, then=Value(0)),
-                      When(status=VersionStatus.APPROVED, then=Value(1)), default=Value(2),
-                      output_field=IntegerField())
-    return (versions.select_related("model", "model__owner", "created_by").annotate(preference=preference)
-            .order_by("preference", "-status_changed_at", "-created_at", "-id").first())
+    """The version the question is about: deployed before approved before anything else, newest first.
+
+    The versions with this hash are few (usually one), so they are read in one plain query and the
+    visibility rule is applied to them here (a unit the user's roles cover, or a single grant, read
+    only when needed): cheaper per request than joining the visibility subqueries in SQL.
+    """
+    versions = list(ModelVersion.objects.filter(artifact_sha256=sha256)
+                    .select_related("model", "model__owner", "created_by")[:MAX_TWINS])
+    if user is not None and versions:
+        profile = access_profile(user)
+        units = profile.unit_ids(Capability.VIEW_INVENTORY) | profile.unit_ids(Capability.CHANGE_INVENTORY)
+        outside = {v.model_id for v in versions if v.model.business_unit_id not in units}
+        granted = set(visible_models(user).filter(pk__in=outside).values_list("pk", flat=True)) if outside else set()
+        versions = [v for v in versions if v.model.business_unit_id in units or v.model_id in granted]
+    if not versions:
+        return None
+    preference = {VersionStatus.DEPLOYED: 0, VersionStatus.APPROVED: 1}
+    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
+    return min(versions, key=lambda v: (preference.get(v.status, 2), -(v.status_changed_at or epoch).timestamp(),
+                                        -v.created_at.timestamp(), -v.pk))
 
 
 def _person(user) -> str:

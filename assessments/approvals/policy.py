@@ -98,9 +98,22 @@ def _validate(tier: str, rules: dict[str, Any]) -> None:
             raise bad("monitoring", f"{key} must be a number at least 0")
 
 
+_merged: dict[str, dict[str, dict[str, Any]]] = {}
+
+
 def approval_policy() -> dict[str, dict[str, Any]]:
-    """The merged, validated policy for every tier (cheap: called per request by the gate)."""
+    """The merged, validated policy for every tier; computed once per distinct override (the gate asks
+    several times per request). Callers must not change what it returns."""
     overrides = getattr(settings, "WARDEN_APPROVAL_POLICY", None) or {}
+    key = repr(overrides)
+    if key not in _merged:
+        merged = _merge(overrides)
+        _merged.clear()
+        _merged[key] = merged
+    return _merged[key]
+
+
+def _merge(overrides) -> dict[str, dict[str, Any]]:
     if not isinstance(overrides, dict) or set(overrides) - set(RiskTier.values):
         raise ImproperlyConfigured(f"WARDEN_APPROVAL_POLICY must be keyed by risk tier ({', '.join(RiskTier.values)})")
     merged = {}
