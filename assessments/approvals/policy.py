@@ -28,6 +28,7 @@ import copy
 from typing import Any
 
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from governance.models import Role
@@ -145,3 +146,22 @@ def required_roles(model) -> list[str]:
     if processes_personal_data(model):
         roles += [str(role) for role in rules["sign_offs_when_personal_data"] if role not in roles]
     return roles
+
+
+@checks.register(checks.Tags.security)
+def approval_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """``manage.py check`` (and every start) reports a bad approval policy or an unusable gate signing key."""
+    from assessments.approvals.signing import current_signing_key
+
+    errors = []
+    try:
+        approval_policy()
+    except ImproperlyConfigured as exc:
+        errors.append(checks.Error(str(exc), id="assessments.E801",
+                                   hint="See assessments/approvals/policy.py for the keys of each risk tier."))
+    try:
+        current_signing_key()
+    except ImproperlyConfigured as exc:
+        errors.append(checks.Error(f"The deployment gate cannot sign its answers: {exc}", id="assessments.E802",
+                                   hint="Set WARDEN_GATE_KEY_FILE to an Ed25519 or EC P-256 PEM key (mode 600)."))
+    return errors

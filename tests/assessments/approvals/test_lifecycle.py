@@ -222,3 +222,13 @@ def test_settings_override_a_tier(retail, ml_lead):
 def test_a_bad_policy_fails_loudly(override, named):
     with override_settings(WARDEN_APPROVAL_POLICY=override), pytest.raises(ImproperlyConfigured, match=named):
         approval_policy()
+
+
+def test_the_system_check_names_a_bad_policy_and_an_unusable_signing_key(tmp_path):
+    from assessments.approvals.policy import approval_settings_check
+
+    assert approval_settings_check() == []
+    with override_settings(WARDEN_APPROVAL_POLICY={"high": {"fairness": "maybe"}},
+                           WARDEN_GATE_KEY_FILE=str(tmp_path / "missing.pem")):
+        found = {error.id: error.msg for error in approval_settings_check()}
+    assert "fairness" in found["assessments.E801"] and "missing.pem" in found["assessments.E802"]
