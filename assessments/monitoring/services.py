@@ -249,7 +249,10 @@ def window_report(*, actor, version: ModelVersion, report: Report) -> tuple[Moni
                 window.save()
         except IntegrityError:
             raise Conflict("A window with this start or idempotency key was recorded a moment ago.") from None
-        _raise(window, locked)
+        alerts = _raise(window, locked)
+        audit_record(actor=actor, action=AuditAction.CREATE, obj=window, changes={
+            "model_version": locked.pk, "idempotency_key": window.idempotency_key, "requests": window.request_count,
+            "max_psi": window.max_psi, "labels": report.labels is not None, "alerts": [a.pk for a in alerts]})
     return window, True
 
 
@@ -265,7 +268,10 @@ def window_labels(*, actor, window: MonitoringWindow, labels: Labels) -> tuple[M
         _apply_labels(locked, labels, tier_policy(version.model.risk_tier)["monitoring"])
         locked.save(update_fields=["labelled_count", "accuracy", "groups", "labels_sha256", "labels_received_at",
                                    "fairness", "min_selection_ratio"])
-        _raise(locked, version)
+        alerts = _raise(locked, version)
+        audit_record(actor=actor, action=AuditAction.UPDATE, obj=locked, changes={
+            "labels": {"labelled_count": locked.labelled_count, "accuracy": locked.accuracy},
+            "alerts": [a.pk for a in alerts]})
     return locked, True
 
 

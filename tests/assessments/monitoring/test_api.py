@@ -69,6 +69,10 @@ def test_the_ml_lead_reports_and_reads_back(api, ml_lead, deployed):
     assert window["fairness"]["sex"]["ratio"] == 0.9 and window["alerts"] == []
     listed = client.get(windows_url(deployed)).json()["results"]
     assert [w["id"] for w in listed] == [window["id"]]
+    from governance.models import AuditEntry
+
+    entry = AuditEntry.objects.get(object_type="assessments.MonitoringWindow")
+    assert entry.actor == ml_lead and entry.changes["requests"] == 1000 and entry.changes["labels"] is True
 
 
 # --- drift, alerts, risks, notifications ----------------------------------------------------------------------------
