@@ -7,4 +7,9 @@ EVIDENCE_BEAT_SCHEDULE = {
         "task": "governance.tasks.evidence_flag_expiring",
         "schedule": crontab(hour=6, minute=15),
     },
+    # Packs whose worker died (lease run out) or whose message was lost are sent again.
+    "packs-recover-stale": {
+        "task": "governance.tasks.render_recover_stale_packs",
+        "schedule": 300.0,
+    },
 }

@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from governance.models import EvidencePack, PackStatus
@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 300
 MAX_ATTEMPTS = 3
+# A queued pack whose message may have been lost is sent again after this long (pack_recover_stale).
+REDISPATCH_AFTER = timedelta(minutes=30)
 
 
 class PackInterrupted(Exception):
@@ -214,6 +216,24 @@ def pack_build(*, pack_pk: int) -> EvidencePack | None:
             _fail(progress, f"The pack could not be built because of an unexpected error (pack {pack_pk}). "
                             "It has been logged for the administrators; you can ask for it again.")
     return EvidencePack.objects.get(pk=pack_pk)
+
+
+def pack_recover_stale(*, now=None) -> list[int]:
+    """Send again the packs whose worker died (lease run out) or whose message may have been lost
+    (queued for long). The claim decides who builds; sending twice is harmless."""
+    now = now or timezone.now()
+    stale = list(EvidencePack.objects.filter(
+        Q(status=PackStatus.RUNNING, lease_expires_at__lt=now)
+        | Q(status=PackStatus.QUEUED, queued_at__lt=now - REDISPATCH_AFTER)
+        & (Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+    ).values_list("pk", "status")[:200])
+    for pack_pk, status in stale:
+        if status == PackStatus.QUEUED:
+            # For a queued pack the lease says "not sent again before": one copy per period at most.
+            EvidencePack.objects.filter(pk=pack_pk, status=PackStatus.QUEUED).update(
+                lease_expires_at=now + REDISPATCH_AFTER)
+        dispatch_pack(pack_pk)
+    return [pack_pk for pack_pk, _ in stale]
 
 
 def pack_download_record(*, actor, pack: EvidencePack) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from governance.packs.services import pack_build
+from governance.packs.services import pack_build, pack_recover_stale
 from governance.services.evidence_expiry import evidence_flag_expiring
 
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
@@ -19,6 +19,12 @@ PACK_SOFT_LIMIT, PACK_HARD_LIMIT = 1500, 1560
 def render_evidence_pack(pack_pk: int) -> str:
     pack = pack_build(pack_pk=pack_pk)
     return pack.status if pack is not None else "busy"
+
+
+@shared_task(name="governance.tasks.render_recover_stale_packs", acks_late=True)
+def recover_stale_packs() -> int:
+    """Every few minutes (beat): send again packs whose worker died or whose message was lost."""
+    return len(pack_recover_stale())
 
 
 @shared_task(name="governance.tasks.evidence_flag_expiring", acks_late=True)

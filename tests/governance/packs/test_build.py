@@ -36,3 +36,45 @@ def test_model_pack_is_built_signed_and_verifies(pack_model, auditor):
     for item in manifest["items"]:
         assert item["attachment"] and item["sha256"] and item["requirements"]
 
+
+
+def test_a_pack_whose_worker_died_is_taken_over_once_its_lease_runs_out(pack_model, auditor):
+    import datetime as dt
+
+    from django.test import TestCase
+    from django.utils import timezone
+
+    from governance.models import EvidencePack
+    from governance.packs.services import pack_claim, pack_recover_stale, pack_request
+    from tests.governance.packs.helpers import period
+
+    start, end = period()
+    pack = pack_request(actor=auditor, scope=PackScope(kind=PackScopeKind.MODEL, model=pack_model),
+                        period_start=start, period_end=end, dispatch=False)
+    assert pack_claim(pack.pk)  # a worker took it ...
+    assert pack_claim(pack.pk) is None  # ... and holds it while its lease runs
+    assert pack_recover_stale() == []
+    EvidencePack.objects.filter(pk=pack.pk).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert pack_recover_stale() == [pack.pk]  # ... then died: the sweep sends it again
+    pack.refresh_from_db()
+    assert pack.status == PackStatus.SUCCEEDED and pack.attempts == 2
+
+
+def test_a_pack_interrupted_three_times_fails_with_a_reason(pack_model, auditor):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from governance.models import EvidencePack
+    from governance.packs.services import pack_build, pack_request
+    from tests.governance.packs.helpers import period
+
+    start, end = period()
+    pack = pack_request(actor=auditor, scope=PackScope(kind=PackScopeKind.MODEL, model=pack_model),
+                        period_start=start, period_end=end, dispatch=False)
+    EvidencePack.objects.filter(pk=pack.pk).update(status=PackStatus.RUNNING, attempts=3,
+                                                   lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
+    assert pack_build(pack_pk=pack.pk) is None
+    pack.refresh_from_db()
+    assert pack.status == PackStatus.FAILED and "interrupted 3 times" in pack.error
