@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -95,6 +96,7 @@ def dataset_version_erase(*, actor, version: DatasetVersion, reason: str,
                      .select_related("request"))
         ErasureRequestItem.objects.filter(pk__in=[item.pk for item in items]).update(
             status=ErasureItemStatus.ERASED, resolved_by=actor, resolved_at=now)
+        scrubbed = _scrub_scan_records(locked)
         audit_record(
             actor=actor, action=AuditAction.DELETE, obj=locked,
             changes={
@@ -104,6 +106,7 @@ def dataset_version_erase(*, actor, version: DatasetVersion, reason: str,
                 "erasure_requests": sorted({item.request.reference_code for item in items}
                                            | ({request.reference_code} if request else set())),
                 "method": "crypto-shredding: key slots wiped, then the file removed",
+                "scan_records_scrubbed": scrubbed,
             },
         )
         if stored_name:
@@ -111,6 +114,41 @@ def dataset_version_erase(*, actor, version: DatasetVersion, reason: str,
             locked.file.storage.delete(stored_name)
     version.refresh_from_db()
     return version
+
+
+_EXAMPLES_SENTENCE = re.compile(r" Examples, masked: .*?\.(?=$| [A-Z][a-z])", re.S)
+EXAMPLES_REMOVED = " (Masked examples removed: the version was erased.)"
+
+
+def _without_examples(value):
+    """A scan's report or finding data without masked examples or value profiles (hashed frequencies,
+    quantiles): what is left are counts and column-level facts, which hold nothing about a person."""
+    if isinstance(value, dict):
+        return {key: _without_examples(item) for key, item in value.items() if key not in ("examples", "profile")}
+    if isinstance(value, list):
+        return [_without_examples(item) for item in value]
+    if isinstance(value, str) and "Examples, masked:" in value:
+        return _EXAMPLES_SENTENCE.sub(EXAMPLES_REMOVED, value)
+    return value
+
+
+def _scrub_scan_records(version: DatasetVersion) -> dict:
+    """Erasure reaches what the scans kept of the file: masked examples in findings and the value
+    profiles used for drift. Evidence revisions are immutable records and keep their content."""
+    from assessments.models import EvaluationRun, Finding  # assessments builds on governance
+
+    runs = list(EvaluationRun.objects.filter(dataset_version=version).only("pk", "report"))
+    for run in runs:
+        cleaned = _without_examples(run.report or {})
+        if cleaned != run.report:
+            EvaluationRun.objects.filter(pk=run.pk).update(report=cleaned)
+    findings = 0
+    for finding in Finding.objects.filter(run__in=runs).only("pk", "detail", "data"):
+        detail, data = _without_examples(finding.detail), _without_examples(finding.data or {})
+        if (detail, data) != (finding.detail, finding.data):
+            Finding.objects.filter(pk=finding.pk).update(detail=detail, data=data)
+            findings += 1
+    return {"runs": len(runs), "findings": findings}
 
 
 # --- the daily retention job -------------------------------------------------------------------------------------

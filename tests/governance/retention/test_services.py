@@ -329,3 +329,33 @@ def test_without_a_pseudonymisation_key_in_production_a_request_is_refused_clear
     with pytest.raises(ValidationError, match="WARDEN_PSEUDONYM_KEY"):
         services.erasure_request_create(actor=dpo, business_unit=retail, subject_reference="customer 9")
     assert not ErasureRequest.objects.exists()
+
+
+def test_erasure_scrubs_what_the_scans_kept_of_the_file(people_version, dpo):
+    import json
+
+    from assessments.models import Finding
+
+    run = EvaluationRun.objects.get(dataset_version=people_version)
+    assert "profile" in run.report and "Z*** Q***" in json.dumps(run.report)
+    assert Finding.objects.filter(run=run, detail__contains="Examples, masked").count() == 4
+
+    services.dataset_version_erase(actor=dpo, version=people_version, reason="Retention of one year ended.")
+
+    run.refresh_from_db()
+    text = json.dumps(run.report)
+    assert "profile" not in run.report and "Examples, masked" not in text and "Z*** Q***" not in text
+    assert run.report["rows"] == 60 and run.summary["personal_data_columns"]  # the counts and facts stay
+    details = list(Finding.objects.filter(run=run, rule_id__startswith="pii.").values_list("detail", flat=True))
+    assert details and all(d.endswith("(Masked examples removed: the version was erased.)") for d in details)
+    assert all("examples" not in data for data in Finding.objects.filter(run=run).values_list("data", flat=True))
+    entry = AuditEntry.objects.get(object_type="governance.DatasetVersion", action="delete")
+    assert entry.changes["scan_records_scrubbed"] == {"runs": 1, "findings": 4}
+
+
+def test_the_card_sentence_after_the_examples_is_kept():
+    detail = ("3 of 3 values (100.0%). Examples, masked: ************1111, ***********4444. Luhn-valid numbers "
+              "with a card issuer prefix: the dataset holds cardholder data.")
+    assert services._without_examples(detail) == (
+        "3 of 3 values (100.0%). (Masked examples removed: the version was erased.) Luhn-valid numbers with a "
+        "card issuer prefix: the dataset holds cardholder data.")
