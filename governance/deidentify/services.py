@@ -32,8 +32,12 @@ from governance.services.audit import audit_record
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 100_000
-# A job still "running" this long after it started lost its worker (the task's hard limit is shorter).
-STALE_AFTER = timedelta(minutes=15)
+# The task's limits (seconds): 1,000,000 rows take about half a minute (bench/deidentify.py), so the
+# largest upload allowed is well inside them.
+SOFT_TIME_LIMIT = 1500
+TIME_LIMIT = 1800
+# A job still "running" this long after it started lost its worker: no live worker runs it any more.
+STALE_AFTER = timedelta(seconds=TIME_LIMIT + 300)
 MAX_ATTEMPTS = 3
 
 
@@ -179,6 +183,14 @@ def deidentify_execute(*, job_id: int) -> DeidentificationJob | None:
     except (ValueError, UnicodeDecodeError, OSError) as exc:  # pandas/pyarrow parse errors are ValueErrors
         logger.warning("De-identification job %s failed: %s", job.pk, exc)
         return _fail(job, f"The source could not be read in full: {str(exc)[:300]}")
+    except MemoryError:
+        return _fail(job, "The copy ran out of memory and was stopped; ask an administrator to raise the worker's "
+                          "memory limit.")
+    except Exception as exc:
+        if type(exc).__name__ == "SoftTimeLimitExceeded":
+            return _fail(job, f"The copy took longer than {SOFT_TIME_LIMIT // 60} minutes and was stopped.")
+        logger.exception("De-identification job %s failed", job.pk)
+        return _fail(job, f"The copy failed unexpectedly (job {job.pk}); the reason is in the worker's log.")
     finally:
         default_storage.delete(scratch)
     summary = {**result.to_dict(), "pseudonym_key_id": pseudonymiser.key_id if pseudonymiser else None}

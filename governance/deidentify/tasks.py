@@ -2,12 +2,17 @@
 
 from celery import shared_task
 
-from governance.deidentify.services import deidentify_execute, deidentify_recover_stale
+from governance.deidentify.services import (
+    SOFT_TIME_LIMIT,
+    TIME_LIMIT,
+    deidentify_execute,
+    deidentify_recover_stale,
+)
 
 
 # Routed to the scans queue by name (settings.CELERY_TASK_ROUTES): those workers run under memory limits.
 @shared_task(autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5,
-             soft_time_limit=3000, time_limit=3300)
+             soft_time_limit=SOFT_TIME_LIMIT, time_limit=TIME_LIMIT)
 def deidentify_dataset_version(job_id: int) -> str:
     job = deidentify_execute(job_id=job_id)
     return job.status if job else "missing"

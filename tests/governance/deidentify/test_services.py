@@ -217,3 +217,23 @@ def test_beat_recovers_stale_jobs():
 
     entry = app.conf.beat_schedule["deidentify-recover-stale-jobs"]
     assert entry["task"] == "governance.deidentify.tasks.deidentify_recover_stale_jobs"
+
+
+def test_a_time_limit_or_an_unexpected_error_fails_the_job_with_a_reason(people_version, ml_lead, monkeypatch):
+    from governance.deidentify import core
+
+    class SoftTimeLimitExceeded(Exception):  # what Celery raises in the task at the soft limit
+        pass
+
+    for error, message in ((SoftTimeLimitExceeded(), "took longer than 25 minutes"),
+                           (KeyError("boom"), "failed unexpectedly")):
+        def explode(*args, _error=error, **kwargs):
+            raise _error
+
+        monkeypatch.setattr(core, "deidentify_csv", explode)
+        job = services.deidentify_request(actor=ml_lead, version=people_version, new_version=f"x{message[:4]}",
+                                          rules=DEFAULT_RULES, quasi_identifiers=QUASI)
+        services.deidentify_execute(job_id=job.pk)
+        job.refresh_from_db()
+        assert job.status == "failed" and message in job.error
+    assert not default_storage.exists("deidentify") or default_storage.listdir("deidentify")[1] == []
