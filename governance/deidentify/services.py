@@ -171,6 +171,9 @@ def deidentify_execute(*, job_id: int) -> DeidentificationJob | None:
             result = stream(handle, sink, rules=rules, quasi_identifiers=job.quasi_identifiers,
                             pseudonymiser=pseudonymiser, chunk_rows=CHUNK_ROWS, progress=progress)
         DeidentificationJob.objects.filter(pk=job.pk).update(progress=92, message="Storing the copy")
+        if DatasetVersion.objects.filter(pk=source.pk, erased_at__isnull=False).exists():
+            # Erased while we read it (an open file outlives its unlinking): the copy must not outlive it.
+            return _fail(job, "The source version was erased while the copy was being made; the copy was discarded.")
         stem = PurePosixPath(source.file_name).stem[:150] or "dataset"
         kept_sensitive = [column for column in source.sensitive_columns if column in result.columns]
         with default_storage.open(scratch, "rb") as stored:

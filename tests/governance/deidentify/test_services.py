@@ -237,3 +237,23 @@ def test_a_time_limit_or_an_unexpected_error_fails_the_job_with_a_reason(people_
         job.refresh_from_db()
         assert job.status == "failed" and message in job.error
     assert not default_storage.exists("deidentify") or default_storage.listdir("deidentify")[1] == []
+
+
+def test_a_source_erased_during_the_copy_leaves_no_copy(people_version, ml_lead, dpo, monkeypatch):
+    from governance.deidentify import core
+
+    real = core.deidentify_csv
+
+    def erase_halfway(*args, **kwargs):
+        result = real(*args, **kwargs)
+        dataset_version_erase(actor=dpo, version=people_version, reason="Erasure request ER-00007 (Art. 17).")
+        return result
+
+    monkeypatch.setattr(core, "deidentify_csv", erase_halfway)
+    job = services.deidentify_request(actor=ml_lead, version=people_version, new_version="racing",
+                                      rules=DEFAULT_RULES, quasi_identifiers=QUASI)
+    services.deidentify_execute(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed" and "copy was discarded" in job.error
+    assert not DatasetVersion.objects.filter(version="racing").exists()
+    assert not default_storage.exists("deidentify") or default_storage.listdir("deidentify")[1] == []
