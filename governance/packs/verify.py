@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,10 @@ from governance.packs.signing import certificate_fingerprint
 
 logger = logging.getLogger(__name__)
 MAX_EMBEDDED_FILES = 20_000
+# Attached files are decompressed with these ceilings: a small upload must not inflate into gigabytes
+# in the web process (a decompression bomb). A Warden pack stays far below them.
+MAX_ATTACHMENT_BYTES = 64 * 1024 * 1024
+MAX_ATTACHMENTS_TOTAL = 256 * 1024 * 1024
 
 
 class NotAPack(Exception):
@@ -129,6 +134,26 @@ def _name_tree_pairs(node, depth: int = 0):
             yield from _name_tree_pairs(kid, depth + 1)
 
 
+def _bounded_data(stream, budget: int) -> bytes:
+    """The stream's decoded bytes, refusing to inflate past ``budget``. Warden writes attachments
+    Flate-compressed or plain; any other encoding is not ours and is refused."""
+    filters = stream.get("/Filter")
+    if filters is None:
+        data = stream.encoded_data
+    else:
+        names = [str(f) for f in (filters if isinstance(filters, ArrayObject) else [filters])]
+        if names != ["/FlateDecode"] or stream.get("/DecodeParms") is not None:
+            raise NotAPack("An attached file uses an encoding Warden never writes.")
+        inflater = zlib.decompressobj()
+        try:
+            data = inflater.decompress(stream.encoded_data, budget + 1)
+        except zlib.error:
+            raise NotAPack("An attached file is damaged.") from None
+    if len(data) > budget:
+        raise NotAPack("An attached file is far larger than any evidence pack holds.")
+    return data
+
+
 def embedded_files(reader: PdfFileReader) -> dict[str, bytes]:
     root = reader.root
     names = root.get("/Names")
@@ -138,6 +163,7 @@ def embedded_files(reader: PdfFileReader) -> dict[str, bytes]:
     if tree is None:
         return {}
     files: dict[str, bytes] = {}
+    remaining = MAX_ATTACHMENTS_TOTAL
     for index, (key, spec) in enumerate(_name_tree_pairs(tree)):
         if index >= MAX_EMBEDDED_FILES:
             raise NotAPack("The PDF has too many attached files.")
@@ -147,7 +173,9 @@ def embedded_files(reader: PdfFileReader) -> dict[str, bytes]:
         stream = spec.get("/EF", DictionaryObject()).get_object().get("/F")
         if stream is None:
             continue
-        files[name] = stream.get_object().data
+        data = _bounded_data(stream.get_object(), min(MAX_ATTACHMENT_BYTES, remaining))
+        remaining -= len(data)
+        files[name] = data
     return files
 
 
@@ -173,8 +201,9 @@ def verify_pack(data: bytes) -> PackVerification:
 
     try:
         files = embedded_files(reader)
-    except NotAPack:
-        raise
+    except NotAPack as exc:
+        result.problems.append(str(exc))
+        return result
     except Exception as exc:  # a damaged attachment list: report, do not crash
         logger.info("Unreadable attachments in an uploaded pack: %s", exc)
         result.problems.append("The attached files cannot be read.")

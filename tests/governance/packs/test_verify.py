@@ -172,3 +172,25 @@ def test_framework_and_org_scopes_from_the_command_line(pack_model, tmp_path):
         result = verify_pack(out.read_bytes())
         assert result.ok, (scope, result.problems)
         assert {item["title"] for item in result.manifest["items"]} >= {"Review of Credit scorer"}
+
+
+def test_a_decompression_bomb_attached_to_a_signed_pdf_is_refused_without_inflating_it(settings):
+    """A small upload whose attachment inflates far beyond any pack: refused, with a sentence."""
+    from weasyprint import HTML, Attachment
+
+    from governance.packs import verify
+
+    settings_budget = verify.MAX_ATTACHMENT_BYTES
+    verify.MAX_ATTACHMENT_BYTES = 1024 * 1024
+    try:
+        bomb = b"\0" * (8 * 1024 * 1024)  # deflates to a few kilobytes
+        pdf = HTML(string="<p>bomb</p>").write_pdf(attachments=[
+            Attachment(file_obj=io.BytesIO(b"{}"), name="manifest.json"),
+            Attachment(file_obj=io.BytesIO(bomb), name="listings/bomb.csv"),
+        ])
+        assert len(pdf) < 200_000
+        result = verify_pack(sign_pdf(pdf, reason="test"))
+    finally:
+        verify.MAX_ATTACHMENT_BYTES = settings_budget
+    assert not result.ok
+    assert "far larger than any evidence pack holds" in " ".join(result.problems)
