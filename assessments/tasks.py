@@ -73,5 +73,6 @@ def scan_schedule_rescans() -> int:
     return len(runs.run_schedule_rescans())
 
 
-# Registers the monitoring alert task with workers (its module lives with the monitoring code).
+# Registers the approval and monitoring notification tasks with workers (their modules live with their code).
+from assessments.approvals.tasks import notify_review_requested  # noqa: E402, F401
 from assessments.monitoring.tasks import notify_monitoring_alert  # noqa: E402, F401

@@ -54,3 +54,62 @@ def lifecycle_panel(*, user, version: ModelVersion) -> dict:
         "events": list(LifecycleEvent.objects.filter(model_version=version).select_related("actor", "related_version")
                        .order_by("-at", "-id")[:50]),
     }
+
+
+QUEUE_LIMIT = 100
+
+
+def _roles_by_unit(user) -> dict[int, set[str]]:
+    """Unit id → the roles ``user`` holds there, granted on it or on a unit above it (two queries)."""
+    from governance.models import BusinessUnit, RoleGrant
+
+    grants = list(RoleGrant.objects.filter(user=user).values_list("role", "business_unit_id"))
+    if not grants:
+        return {}
+    parents = dict(BusinessUnit.objects.values_list("id", "parent_id"))
+    result: dict[int, set[str]] = {}
+    for unit in parents:
+        chain, current = set(), unit
+        while current is not None and current not in chain:
+            chain.add(current)
+            current = parents.get(current)
+        roles = {role for role, granted_unit in grants if granted_unit in chain}
+        if roles:
+            result[unit] = roles
+    return result
+
+
+def approval_queue(*, user) -> dict:
+    """Versions in review (those waiting for this user first) and versions in production, for the queue page."""
+    from django.db.models import Count, Prefetch
+
+    from assessments.models import AlertStatus, MonitoringAlert, SignOff
+    from governance.access import visible_models
+
+    visible = ModelVersion.objects.filter(model__in=visible_models(user)).select_related(
+        "model", "model__business_unit", "created_by")
+    in_review = list(visible.filter(status=VersionStatus.IN_REVIEW).order_by("status_changed_at", "id")
+                     .prefetch_related(Prefetch("sign_offs", queryset=SignOff.objects.select_related("signed_by")))
+                     [:QUEUE_LIMIT])
+    roles_by_unit = _roles_by_unit(user)
+    waiting_for_me, others = [], []
+    for version in in_review:
+        current = [s for s in version.sign_offs.all() if s.review_cycle == version.review_cycle]
+        signed = {s.role for s in current if s.decision == SignOffDecision.APPROVE}
+        missing = [role for role in required_roles(version.model) if role not in signed]
+        mine = [] if version.created_by_id == user.pk or any(
+            s.signed_by_id == user.pk and s.decision == SignOffDecision.APPROVE for s in current) else [
+            role for role in missing if role in roles_by_unit.get(version.model.business_unit_id, set())]
+        row = {"version": version, "signed": [s for s in current if s.decision == SignOffDecision.APPROVE],
+               "missing": [services.ROLE_LABELS.get(role, role) for role in missing],
+               "mine": [services.ROLE_LABELS.get(role, role) for role in mine]}
+        (waiting_for_me if mine else others).append(row)
+    deployed = list(visible.filter(status=VersionStatus.DEPLOYED).order_by("model__name", "id")[:QUEUE_LIMIT])
+    open_alerts = dict(MonitoringAlert.objects.filter(model_version__in=[v.pk for v in deployed],
+                                                      status=AlertStatus.OPEN)
+                       .values_list("model_version").annotate(n=Count("id")).values_list("model_version", "n"))
+    return {
+        "waiting_for_me": waiting_for_me, "in_review": others,
+        "deployed": [{"version": v, "open_alerts": open_alerts.get(v.pk, 0)} for v in deployed],
+        "limit": QUEUE_LIMIT,
+    }

@@ -35,7 +35,7 @@ ROLE_LABELS = dict(Role.choices)
 
 # --- who ----------------------------------------------------------------------------------------------------------
 
-def _unit_and_ancestors(unit_id: int) -> set[int]:
+def unit_and_ancestors(unit_id: int) -> set[int]:
     parents = dict(BusinessUnit.objects.values_list("id", "parent_id"))
     found: set[int] = set()
     current: int | None = unit_id
@@ -49,7 +49,7 @@ def roles_on_model(user, model) -> set[str]:
     """The roles ``user`` holds on ``model``'s business unit (granted there or on a unit above it)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return set()
-    units = _unit_and_ancestors(model.business_unit_id)
+    units = unit_and_ancestors(model.business_unit_id)
     return set(RoleGrant.objects.filter(user=user, business_unit_id__in=units).values_list("role", flat=True))
 
 
@@ -153,6 +153,9 @@ def version_submit(*, actor, version: ModelVersion, note: str = "") -> ModelVers
         locked.review_cycle += 1
         _move(actor=actor, version=locked, to=VersionStatus.IN_REVIEW, action=LifecycleAction.SUBMIT, reason=note,
               checks=version_checks(locked))
+        from assessments.approvals.tasks import notify_review_requested
+
+        transaction.on_commit(lambda: notify_review_requested.delay(locked.pk, locked.review_cycle))
     return locked
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from assessments.approvals import selectors, services
-from governance.access import get_model_version_for_user
+from governance.access import Capability, access_profile, get_model_version_for_user
 from governance.models import ModelVersion
 
 
@@ -103,3 +103,12 @@ def version_lifecycle_action(request: HttpRequest, pk: int, version_pk: int, act
         return _render(request, version, errors=_messages(error), status=400)
     messages.success(request, done)
     return redirect(reverse("version_approval", args=[pk, version_pk]))
+
+
+@require_GET
+def approval_queue(request: HttpRequest) -> HttpResponse:
+    """What waits for a sign-off (this user's first) and what is in production."""
+    if not (access_profile(request.user).can(Capability.VIEW_INVENTORY)
+            or access_profile(request.user).can(Capability.CHANGE_INVENTORY)):
+        raise PermissionDenied("Your role does not give access to the inventory.")
+    return render(request, "assessments/approvals/queue.html", selectors.approval_queue(user=request.user))

@@ -3,7 +3,8 @@
 A high-risk credit model's version 2.0 has everything but a clean artifact scan. The ML lead opens its
 approval page, follows the unmet condition's link to the scans, runs the scan (in the live server's
 process, as in the embedded default), sees every precondition met and submits the version for review.
-The data-protection officer signs off; then the risk manager approves it, the page shows the gate's
+The data-protection officer follows the link in the e-mail the submission sent and signs off; the
+risk manager finds the version in the approvals queue and approves it, the page shows the gate's
 answer turning to allow, and a pipeline's call to ``GET /api/gate/`` with a token is allowed with an
 answer that verifies against the published keys.
 
@@ -12,7 +13,11 @@ Screenshots: test-artifacts/screenshots/approval-*.png.
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 import pytest
+from django.core import mail
 from playwright.sync_api import expect
 from rest_framework.authtoken.models import Token
 
@@ -74,16 +79,25 @@ def test_risk_manager_approves_after_the_ml_lead_fixes_the_last_condition(
     expect(page.get_by_text("Submitted for review.")).to_be_visible()
     context.close()
 
-    # The data-protection officer signs first.
+    # The data-protection officer follows the link in the e-mail that the submission sent, and signs first.
+    (email,) = [m for m in mail.outbox if m.to == ["dpo@example.com"]]
+    link = re.search(r"https?://\S+/approval/", email.body).group(0)
     context, page = _as(browser, live_server, login, "dpo")
-    page.goto(approval)
+    page.goto(urlsplit(link).path)  # the e-mail names the configured site; the test's server is elsewhere
     page.get_by_role("button", name="Approve as data-protection officer").click()
     expect(page.get_by_text("Your sign-off is recorded.")).to_be_visible()
     context.close()
 
-    # The risk manager gives the last sign-off: approved, and the gate allows it.
+    # The risk manager finds it waiting in the approvals queue (from the risk register's links).
     context, page = _as(browser, live_server, login, "risk")
-    page.goto(approval)
+    page.goto("/assessments/risks/")
+    page.get_by_role("navigation", name="Risk and compliance").get_by_role("link", name="Approvals").click()
+    waiting = page.get_by_role("region", name="Versions waiting for your sign-off, oldest first")
+    expect(waiting).to_contain_text("Risk manager")
+    screenshot(page, "approval-queue-risk-manager")
+    waiting.get_by_role("link", name="Approval of Credit risk scorer 2.0").click()
+
+    # The risk manager gives the last sign-off: approved, and the gate allows it.
     expect(page.locator("#signoff-dpo")).to_contain_text("Approved by")
     screenshot(page, "approval-2-risk-manager-before")
     page.get_by_label("Note on your sign-off as risk manager").fill("Residual risks accepted in the register.")

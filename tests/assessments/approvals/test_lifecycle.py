@@ -232,3 +232,24 @@ def test_the_system_check_names_a_bad_policy_and_an_unusable_signing_key(tmp_pat
                            WARDEN_GATE_KEY_FILE=str(tmp_path / "missing.pem")):
         found = {error.id: error.msg for error in approval_settings_check()}
     assert "fairness" in found["assessments.E801"] and "missing.pem" in found["assessments.E802"]
+
+
+def test_submitting_emails_the_people_who_sign(ready_version, ml_lead, risk_manager, dpo, auditor,
+                                               django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.version_submit(actor=ml_lead, version=ready_version)
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([risk_manager.email, dpo.email])
+    body = next(m for m in mail.outbox if m.to == [dpo.email]).body
+    assert "data-protection officer" in body and f"/versions/{ready_version.pk}/approval/" in body
+
+
+def test_no_email_once_the_review_is_over(ready_version, ml_lead):
+    from django.core import mail
+
+    from assessments.approvals.tasks import notify_review_requested
+
+    services.version_submit(actor=ml_lead, version=ready_version)
+    services.version_withdraw(actor=ml_lead, version=ready_version)
+    assert notify_review_requested(ready_version.pk, 1) == 0 and not mail.outbox

@@ -152,3 +152,51 @@ def test_the_page_reads_a_bounded_number_of_queries(client_for, ml_lead, ready_v
     # panel and gate), gate candidate and its checks again, events.
     with django_assert_max_num_queries(32):
         assert client.get(page(ready_version)).status_code == 200
+
+
+# --- the approval queue ---------------------------------------------------------------------------------------------
+
+QUEUE = "/assessments/approvals/"
+
+
+def test_the_queue_ladder(client, client_for, staff, outsider, ready_version):
+    services.version_submit(actor=ready_version.created_by, version=ready_version)
+    assert client.get(QUEUE).status_code == 302
+    assert client_for(staff).get(QUEUE).status_code == 403
+    response = client_for(outsider).get(QUEUE)
+    assert response.status_code == 200 and ready_version.model.name.encode() not in response.content
+
+
+def test_the_queue_puts_what_waits_for_me_first(client_for, ready_version, ml_lead, risk_manager, dpo):
+    services.version_submit(actor=ml_lead, version=ready_version)
+    services.version_sign_off(actor=risk_manager, version=ready_version)
+    mine = client_for(dpo).get(QUEUE).context
+    assert [row["version"] for row in mine["waiting_for_me"]] == [ready_version]
+    assert mine["waiting_for_me"][0]["mine"] == ["Data-protection officer"]
+    theirs = client_for(risk_manager).get(QUEUE).context
+    assert theirs["waiting_for_me"] == [] and theirs["in_review"][0]["missing"] == ["Data-protection officer"]
+    # The registrant never sees their own version as waiting for them.
+    assert client_for(ml_lead).get(QUEUE).context["waiting_for_me"] == []
+
+
+def test_the_queue_reads_a_fixed_number_of_queries(client_for, high_model, ml_lead, risk_manager, dpo,
+                                                   django_assert_num_queries):
+    from tests.assessments.approvals.builders import make_ready, new_version
+
+    def add(count):
+        for _ in range(count):
+            version = new_version(high_model)
+            make_ready(version)
+            services.version_submit(actor=ml_lead, version=version)
+            services.version_sign_off(actor=risk_manager, version=version)
+
+    add(1)
+    client = client_for(dpo)
+    client.get(QUEUE)
+    with django_assert_num_queries(15) as first:
+        client.get(QUEUE)
+    add(3)
+    # Session, user, OTP, access, nav, in-review versions and their sign-offs, my roles (2), deployed, their alerts:
+    # the same with four times the versions.
+    with django_assert_num_queries(len(first.captured_queries)):
+        assert len(client.get(QUEUE).context["waiting_for_me"]) == 4
