@@ -15,6 +15,8 @@ from governance.models.data_protection import DeidentificationJob
 from governance.models.inventory import DatasetVersion
 
 ACTION_CHOICES = list(core.ACTIONS.items())
+# Three fields a column, under Django's limit of 1,000 fields a request (DATA_UPLOAD_MAX_NUMBER_FIELDS).
+MAX_FORM_COLUMNS = 300
 
 
 class DeidentifyForm(forms.Form):
@@ -68,6 +70,11 @@ def deidentify_form(request: HttpRequest, pk: int, version_pk: int) -> HttpRespo
     if version.erased_at is not None:
         return render(request, "governance/deidentify/form.html",
                       {"version": version, "dataset": version.dataset, "form": None}, status=410)
+    if len(version.column_names) > MAX_FORM_COLUMNS:
+        messages.error(request, f"This version has {len(version.column_names):,} columns; the form handles at most "
+                                f"{MAX_FORM_COLUMNS}. Drop the columns you do not need first and upload that version.")
+        return render(request, "governance/deidentify/form.html",
+                      {"version": version, "dataset": version.dataset, "form": None, "too_wide": True}, status=400)
     pii, scan = services.personal_data_columns(version)
     form = DeidentifyForm(request.POST or None, version=version, pii=pii)
     status = 200

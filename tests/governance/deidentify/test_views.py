@@ -119,3 +119,20 @@ def test_the_job_status_fragment_for_htmx(client_for, ml_lead, people_version):
     body = response.content.decode()
     assert response.status_code == 200 and "<html" not in body
     assert 'hx-trigger="every 2s"' in body and "Waiting for a worker" in body
+
+
+def test_a_version_too_wide_for_the_form_is_refused_clearly(client_for, ml_lead, retail_dataset):
+    from tests.factories import DatasetVersionFactory
+
+    wide = DatasetVersionFactory(dataset=retail_dataset, version="wide", column_count=400,
+                                 schema=[{"name": f"c{i}", "dtype": "object"} for i in range(400)])
+    response = client_for(ml_lead).get(_url(wide))
+    assert response.status_code == 400 and "at most 300" in response.content.decode()
+
+
+def test_an_erased_version_answers_410_on_the_form(client_for, ml_lead, dpo, people_version):
+    from governance.retention.services import dataset_version_erase
+
+    dataset_version_erase(actor=dpo, version=people_version, reason="Retention of one year ended.")
+    response = client_for(ml_lead).get(_url(people_version))
+    assert response.status_code == 410 and "nothing left to copy" in response.content.decode()
