@@ -59,12 +59,32 @@ def _audit_cards() -> list[dict]:
                   "Repeated failures lock the account", "warn" if failed_logins else "ok")]
 
 
+def _data_protection_cards(user) -> list[dict]:
+    from governance.models.data_protection import OPEN_REQUEST_STATUSES, ErasureRequest
+    from governance.retention import selectors as retention
+
+    units = retention.officer_unit_ids(user)
+    due = retention.versions_past_retention().filter(dataset__business_unit_id__in=units).count()
+    requests = ErasureRequest.objects.filter(business_unit_id__in=units, status__in=OPEN_REQUEST_STATUSES)
+    open_count = requests.count()
+    overdue = requests.filter(due_at__lt=timezone.localdate()).count()
+    return [
+        _card("Versions past retention", due, reverse("data_protection"), "To erase, or to keep for a reason",
+              "warn" if due else "ok"),
+        _card("Open erasure requests", open_count, reverse("erasure_request_list"),
+              f"{overdue} past the one-month deadline" if overdue else "Answer within one month",
+              "fail" if overdue else ("warn" if open_count else "ok")),
+    ]
+
+
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
     profile = access.access_profile(user)
     cards = []
     if profile.can(Capability.VIEW_INVENTORY) or profile.can(Capability.CHANGE_INVENTORY):
         cards += _inventory_cards(user)
+    if profile.can(Capability.MANAGE_DATA_PROTECTION):
+        cards += _data_protection_cards(user)
     if profile.can(Capability.MANAGE_USERS):
         cards += _admin_cards()
     if profile.can(Capability.VIEW_AUDIT):

@@ -291,3 +291,19 @@ def test_request_list_query_count_is_flat(client_for, dpo, retail):
         _request(dpo, retail, f"customer {index + 2}")
     # The requests with their unit and item counts come in one query.
     assert count() == few
+
+
+def test_the_dashboard_tells_officers_what_is_waiting(client_for, dpo, ml_lead, retail, people_version):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    age(people_version, 400)
+    services.erasure_request_create(actor=dpo, business_unit=retail, subject_reference="customer 1",
+                                    received_at=timezone.localdate() - timedelta(days=40))
+    cards = {card["title"]: card for card in client_for(dpo).get(reverse("dashboard")).context["cards"]}
+    assert cards["Versions past retention"]["count"] == 1 and cards["Versions past retention"]["tone"] == "warn"
+    assert cards["Open erasure requests"]["count"] == 1 and cards["Open erasure requests"]["tone"] == "fail"
+    assert "1 past the one-month deadline" in cards["Open erasure requests"]["description"]
+    lead_cards = [card["title"] for card in client_for(ml_lead).get(reverse("dashboard")).context["cards"]]
+    assert "Versions past retention" not in lead_cards
