@@ -15,6 +15,8 @@ urlpatterns = [
     path("runs/<int:pk>/rerun/", views.RunRerun.as_view(), name="api_run_rerun"),
     path("gate/", gate_api.GateView.as_view(), name="api_gate"),
     path("gate/jwks/", gate_api.GateKeysView.as_view(), name="api_gate_jwks"),
+    path("models/<int:pk>/versions/<int:vid>/lifecycle/", gate_api.LifecycleView.as_view(),
+         name="api_model_version_lifecycle"),
     path("monitoring/versions/<int:vid>/windows/", monitoring_api.WindowList.as_view(), name="api_monitoring_windows"),
     path("monitoring/windows/<int:pk>/labels/", monitoring_api.WindowLabels.as_view(), name="api_monitoring_labels"),
 ]

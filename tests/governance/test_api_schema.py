@@ -18,6 +18,7 @@ EXPECTED_PATHS = {
     "/api/runs/{id}/rerun/": {"post"},
     "/api/gate/": {"get"},
     "/api/gate/jwks/": {"get"},
+    "/api/models/{id}/versions/{vid}/lifecycle/": {"get", "post"},
     "/api/monitoring/versions/{vid}/windows/": {"get", "post"},
     "/api/monitoring/windows/{id}/labels/": {"post"},
     "/api/models/": {"get", "post"},
