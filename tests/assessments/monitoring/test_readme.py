@@ -16,7 +16,11 @@ def _json_bodies() -> list[dict]:
 
 
 def test_the_readme_report_and_labels_parse():
-    report, labels = _json_bodies()
+    bodies = _json_bodies()
+    (report,) = [body for body in bodies if "window_start" in body]
+    (labels,) = [body for body in bodies if "labelled_count" in body]
+    (deploy,) = [body for body in bodies if "action" in body]
+    assert deploy["action"] == "deploy"
     parsed = parse_report(report)
     assert parsed.request_count == 12000 and set(parsed.features) == {"income", "region"}
     assert parse_labels(labels).accuracy == 0.91
