@@ -12,6 +12,7 @@ README = Path(__file__).resolve().parents[3] / "README.md"
 
 def _json_bodies() -> list[dict]:
     section = README.read_text(encoding="utf-8").split("## Approvals, the deployment gate and monitoring", 1)[1]
+    section = section.split("\n## ", 1)[0]  # that section only: others have examples of their own
     return [json.loads(body) for body in re.findall(r"-d '(\{.*?\})'", section, flags=re.S)]
 
 
