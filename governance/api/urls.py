@@ -12,6 +12,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.permissions import AllowAny
 
 from governance.api import views
+from governance.deidentify import api as deidentify_api
 
 _public = {"authentication_classes": [], "permission_classes": [AllowAny]}
 
@@ -33,6 +34,10 @@ urlpatterns = [
          name="api_dataset_version_detail"),
     path("datasets/<int:pk>/versions/<int:vid>/file/", views.DatasetVersionFile.as_view(),
          name="api_dataset_version_file"),
+    path("datasets/<int:pk>/versions/<int:vid>/deidentify/", deidentify_api.DeidentifyCreate.as_view(),
+         name="api_dataset_version_deidentify"),
+    path("deidentification-jobs/<int:job_id>/", deidentify_api.DeidentifyJobDetail.as_view(),
+         name="api_deidentification_job"),
     path("", include("assessments.api.urls")),
     # Last: anything else under /api/ is a JSON 404.
     re_path(r"^.*$", views.not_found, name="api_not_found"),

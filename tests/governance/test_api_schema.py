@@ -31,6 +31,8 @@ EXPECTED_PATHS = {
     "/api/datasets/{id}/versions/": {"get", "post"},
     "/api/datasets/{id}/versions/{vid}/": {"get"},
     "/api/datasets/{id}/versions/{vid}/file/": {"get"},
+    "/api/datasets/{id}/versions/{vid}/deidentify/": {"post"},
+    "/api/deidentification-jobs/{job_id}/": {"get"},
 }
 
 
