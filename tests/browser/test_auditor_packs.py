@@ -84,6 +84,11 @@ def test_auditor_builds_watches_downloads_and_verifies_a_pack(page, live_server,
     login(page, live_server, DEMO_AUDITOR, DEMO_AUDITOR_PASSWORD)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Evidence packs").click()
     expect(page.get_by_role("heading", level=1, name="Evidence packs")).to_be_visible()
+    # Only the chosen scope's fields show.
+    expect(page.get_by_label("Framework (for a framework pack)")).to_be_hidden()
+    page.get_by_label("A framework for a business unit").check()
+    expect(page.get_by_label("Framework (for a framework pack)")).to_be_visible()
+    expect(page.get_by_label("Model (for a model pack)")).to_be_hidden()
     page.get_by_label("One model and its datasets").check()
     page.get_by_label("Model (for a model pack)").select_option(label="Credit risk scorer")
     screenshot(page, "packs-1-build-form")
@@ -126,3 +131,18 @@ def test_auditor_builds_watches_downloads_and_verifies_a_pack(page, live_server,
     expect(page.get_by_text("Verified: this pack is authentic and complete")).to_have_count(0)
     screenshot(page, "packs-5-tampered")
     assert not [error for error in console_errors if "Content Security Policy" in error], console_errors
+
+
+def test_pack_pages_fit_a_phone(phone_page, live_server, login, screenshot, demo):
+    page = phone_page
+    page.goto(f"{live_server.url}/packs/verify/")  # public: no sign-in needed
+    expect(page.get_by_role("heading", level=1, name="Verify an evidence pack")).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1
+    screenshot(page, "packs-phone-verify")
+    login(page, live_server, DEMO_AUDITOR, DEMO_AUDITOR_PASSWORD)
+    page.goto(f"{live_server.url}/packs/")
+    expect(page.get_by_role("heading", level=1, name="Evidence packs")).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1
+    screenshot(page, "packs-phone-list")
