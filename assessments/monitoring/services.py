@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 import numpy as np
 from django.db import IntegrityError, transaction
@@ -82,8 +83,10 @@ def feature_drift(reference: dict, features: dict) -> dict:
         if not ref:
             continue
         if "quantiles" in stats and ref.get("type") == "numeric":
-            value = drift_math.psi_from_quantiles(ref["quantiles"], _as_101_quantiles(stats["quantiles"]))
-            result[name] = {"type": "numeric", "psi": round(value, 4)}
+            with np.errstate(all="ignore"):
+                value = drift_math.psi_from_quantiles(ref["quantiles"], _as_101_quantiles(stats["quantiles"]))
+            if math.isfinite(value):  # never store NaN/inf (PostgreSQL's JSON refuses them)
+                result[name] = {"type": "numeric", "psi": round(value, 4)}
         elif "counts" in stats and ref.get("type") == "categorical":
             known = ref.get("frequencies", {})
             expected = {**known, "__other__": ref.get("other", 0)}

@@ -38,6 +38,8 @@ MAX_QUANTILES = 101
 MAX_GROUPINGS = 20
 MAX_GROUPS = 200
 MAX_COUNT = 10**12
+# Feature values beyond this are not measurements but overflow or sentinels (and would overflow the PSI bins).
+MAX_MAGNITUDE = 1e15
 MAX_WINDOW = dt.timedelta(days=31)
 CLOCK_SKEW = dt.timedelta(minutes=5)
 NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
@@ -112,6 +114,9 @@ def _quantiles(value, path: str, problems: _Problems) -> list[float] | None:
         return None
     numbers = [_number(item, f"{path}[{index}]", problems) for index, item in enumerate(value)]
     if any(number is None for number in numbers):
+        return None
+    if any(abs(number) > MAX_MAGNITUDE for number in numbers):
+        problems.add(path, f"Quantiles must lie within ±{MAX_MAGNITUDE:.0e}.")
         return None
     if any(b < a for a, b in zip(numbers, numbers[1:], strict=False)):
         problems.add(path, "Quantiles must not decrease.")

@@ -248,6 +248,8 @@ BAD = {
     "window in the future": (_future, "window_end"),
     "decreasing quantiles": (_break(["features", "income", "quantiles"], [3, 2, 1]), "features.income.quantiles"),
     "one quantile": (_break(["features", "income", "quantiles"], [1]), "features.income.quantiles"),
+    "overflowing quantiles": (_break(["features", "income", "quantiles"], [-1e308, 1e308]),
+                              "features.income.quantiles"),
     "negative category": (_break(["features", "region", "counts", "north"], -1), "features.region.counts.north"),
     "unknown statistic": (_break(["features", "income"], {"mean": 3}), "features.income"),
     "more predictions than requests": (_break(["predictions", "counts", "approve"], 10**6), "predictions.counts"),

@@ -96,3 +96,14 @@ def test_the_chart_escapes_labels_and_describes_its_figures():
     svg = line_chart_svg(title="<b>drift</b>", x_labels=["a", "b"], series=[("x<y", [0.1, None])], threshold=0.2,
                          threshold_label="alert")
     assert "<b>" not in svg and "&lt;b&gt;" in svg and "x&lt;y: 0.1" in svg and 'role="img"' in svg
+
+
+@pytest.mark.parametrize("reference, actual", [
+    ([5.0] * 101, [5.0, 5.0]), ([5.0] * 101, [1.0, 9.0]), ([float(i) for i in range(101)], [3.0, 3.0]),
+    ([float(i) for i in range(101)], [-1e15, 1e15]), ([0.0] * 50 + [1e-300] * 51, [0.0, 1e-300]),
+])
+def test_drift_of_degenerate_columns_is_finite(reference, actual):
+    import math
+
+    measured = services.feature_drift({"f": {"type": "numeric", "quantiles": reference}}, {"f": {"quantiles": actual}})
+    assert all(math.isfinite(m["psi"]) for m in measured.values())
