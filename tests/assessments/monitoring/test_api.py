@@ -277,3 +277,14 @@ def test_malformed_json_is_a_400(api, ml_lead, deployed, raw):
     response = api(ml_lead).post(windows_url(deployed), data=raw, content_type="application/json")
     assert response.status_code == 400 and response.json()["error"]
     assert not MonitoringWindow.objects.exists()
+
+
+def test_an_oversized_report_is_refused_before_it_is_parsed(api, ml_lead, deployed, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000
+    body = report(0)
+    body["features"] = {f"f{i}": {"counts": {f"value-{j}": 1 for j in range(200)}} for i in range(40)}
+    raw = json.dumps(body)
+    assert len(raw) > 100_000
+    response = api(ml_lead).post(windows_url(deployed), data=raw, content_type="application/json")
+    assert response.status_code in (400, 413)
+    assert not MonitoringWindow.objects.exists()
