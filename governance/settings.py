@@ -331,6 +331,8 @@ if PRODUCTION:
 # Deployment gate answers are signed (JWS) with the organisation's key: a PEM file, Ed25519 or EC P-256
 # (see assessments/approvals/signing.py). Development generates one under DATA_DIR; production needs it.
 WARDEN_GATE_KEY_FILE = env.str("WARDEN_GATE_KEY_FILE", default="")
+# After a rotation: a PEM bundle of the earlier keys, still published so that kept answers verify.
+WARDEN_GATE_RETIRED_KEYS_FILE = env.str("WARDEN_GATE_RETIRED_KEYS_FILE", default="")
 # Approval rules and monitoring thresholds per risk tier: assessments/approvals/policy.py, overridable here.
 WARDEN_APPROVAL_POLICY: dict = {}
 # Monitoring alerts also go to this URL, the JSON body signed with HMAC-SHA256 under the secret.

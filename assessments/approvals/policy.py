@@ -160,7 +160,10 @@ def approval_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMess
         errors.append(checks.Error(str(exc), id="assessments.E801",
                                    hint="See assessments/approvals/policy.py for the keys of each risk tier."))
     try:
+        from assessments.approvals.signing import jwks
+
         current_signing_key()
+        jwks()  # also reads the retired keys, if any
     except ImproperlyConfigured as exc:
         errors.append(checks.Error(f"The deployment gate cannot sign its answers: {exc}", id="assessments.E802",
                                    hint="Set WARDEN_GATE_KEY_FILE to an Ed25519 or EC P-256 PEM key (mode 600)."))

@@ -9,7 +9,10 @@ key-encryption key; development and test runs generate an Ed25519 key under ``DA
 Make one with ``openssl genpkey -algorithm ed25519 -out warden-signing.pem && chmod 600 warden-signing.pem``.
 
 The key id (``kid``) is the key's RFC 7638 thumbprint, so pipelines can pick the right key from
-``GET /api/gate/jwks/`` and a replaced key never matches an old answer by accident.
+``GET /api/gate/jwks/`` and a replaced key never matches an old answer by accident. To rotate: make a
+new key, point ``WARDEN_GATE_KEY_FILE`` at it, and add the old key (or its public half) to the PEM
+bundle named by ``WARDEN_GATE_RETIRED_KEYS_FILE``: it stays in the JWKS, so answers signed with it
+still verify, while only the new key signs.
 """
 
 from __future__ import annotations
@@ -155,9 +158,52 @@ def sign(payload: dict, key: SigningKey | None = None) -> str:
     return jws.serialize_compact(header, canonical_json(payload), key.key, algorithms=[key.alg])
 
 
+def _public_from_pem(block: bytes, *, source: str) -> dict:
+    try:
+        public = serialization.load_pem_public_key(block)
+    except ValueError:
+        try:
+            public = serialization.load_pem_private_key(block, password=None).public_key()
+        except (ValueError, TypeError) as exc:
+            raise ImproperlyConfigured(f"{source} holds a block that is not a PEM key ({exc})") from None
+    pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        key, alg = OKPKey.import_key(pem), "Ed25519"
+    elif isinstance(public, ec.EllipticCurvePublicKey) and isinstance(public.curve, ec.SECP256R1):
+        key, alg = ECKey.import_key(pem), "ES256"
+    else:
+        raise ImproperlyConfigured(f"{source} holds a key that is neither Ed25519 nor EC P-256")
+    return {**key.as_dict(private=False), "kid": key.thumbprint(), "alg": alg, "use": "sig"}
+
+
+def retired_public_keys(path: str) -> list[dict]:
+    """Public JWKs of keys that signed earlier answers (a PEM bundle; private keys give their public half).
+
+    Published beside the current key after a rotation, so that answers a pipeline kept still verify.
+    """
+    if not path:
+        return []
+    try:
+        text = Path(path).read_bytes()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"WARDEN_GATE_RETIRED_KEYS_FILE: cannot read {path}: {exc.strerror or exc}") \
+            from None
+    blocks = [b"-----BEGIN" + part for part in text.split(b"-----BEGIN")[1:]]
+    if not blocks:
+        raise ImproperlyConfigured(f"WARDEN_GATE_RETIRED_KEYS_FILE: {path} holds no PEM key")
+    return [_public_from_pem(block, source="WARDEN_GATE_RETIRED_KEYS_FILE") for block in blocks]
+
+
 def jwks(key: SigningKey | None = None) -> dict:
+    """The current public key, then any retired ones still published (``WARDEN_GATE_RETIRED_KEYS_FILE``)."""
+    from django.conf import settings
+
     key = key or current_signing_key()
-    return {"keys": [key.public_jwk()]}
+    keys = [key.public_jwk()]
+    for retired in retired_public_keys(getattr(settings, "WARDEN_GATE_RETIRED_KEYS_FILE", "")):
+        if retired["kid"] not in {k["kid"] for k in keys}:
+            keys.append(retired)
+    return {"keys": keys}
 
 
 def verify(token: str, jwks_document: dict) -> dict:

@@ -345,3 +345,31 @@ def test_nothing_unverified_ever_allows(ready_version):
     make_ready(ready_version)
     answer = ask(ready_version)
     assert answer["decision"] == "deny" and answer["approval"] is None
+
+
+def test_after_a_rotation_answers_signed_with_the_old_key_still_verify(tmp_path, approved):
+    old_path, new_path, bundle = tmp_path / "old.pem", tmp_path / "new.pem", tmp_path / "retired.pem"
+    for path in (old_path, new_path):
+        path.write_bytes(_ed25519_pem())
+        path.chmod(0o600)
+    with override_settings(WARDEN_GATE_KEY_FILE=str(old_path)):
+        kept = gate.signed_gate_answer(sha256=approved.artifact_sha256)["jws"]
+    bundle.write_bytes(old_path.read_bytes())
+    with override_settings(WARDEN_GATE_KEY_FILE=str(new_path)):
+        assert signing.verify(gate.signed_gate_answer(sha256=approved.artifact_sha256)["jws"], signing.jwks())
+        with pytest.raises(ValueError):
+            signing.verify(kept, signing.jwks())
+        with override_settings(WARDEN_GATE_RETIRED_KEYS_FILE=str(bundle)):
+            published = signing.jwks()
+            assert len(published["keys"]) == 2 and all("d" not in key for key in published["keys"])
+            assert signing.verify(kept, published)["decision"] == "allow"
+
+
+def test_a_bad_retired_keys_file_is_named(tmp_path):
+    from django.core.exceptions import ImproperlyConfigured
+
+    bad = tmp_path / "retired.pem"
+    bad.write_text("-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
+    with override_settings(WARDEN_GATE_RETIRED_KEYS_FILE=str(bad)), pytest.raises(ImproperlyConfigured,
+                                                                                   match="RETIRED_KEYS"):
+        signing.jwks()
