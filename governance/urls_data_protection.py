@@ -8,6 +8,7 @@ from governance.retention import views as retention
 urlpatterns = [
     path("", retention.overview, name="data_protection"),
     path("datasets/<int:pk>/versions/<int:version_pk>/erase/", retention.version_erase, name="dataset_version_erase"),
+    path("datasets/<int:pk>/versions/<int:version_pk>/keep/", retention.version_hold, name="dataset_version_hold"),
     path("requests/", retention.erasure_request_list, name="erasure_request_list"),
     path("requests/new/", retention.erasure_request_create, name="erasure_request_create"),
     path("requests/<int:pk>/", retention.erasure_request_detail, name="erasure_request_detail"),

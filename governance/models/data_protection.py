@@ -31,6 +31,12 @@ class RetentionNotice(models.Model):
     listed_at = models.DateTimeField()
     notified_at = models.DateTimeField(null=True, blank=True)
     notified_count = models.PositiveIntegerField(default=0)
+    # An officer decided to keep the version for now (a legal hold, an open dispute): it leaves the list
+    # until then, and comes back (and is notified again) afterwards.
+    held_until = models.DateField(null=True, blank=True)
+    hold_reason = models.TextField(blank=True)
+    held_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="+")
 
     def __str__(self) -> str:
         return f"Retention notice for {self.version}"

@@ -78,3 +78,11 @@ class CloseRequestForm(forms.Form):
         if status not in (ErasureRequestStatus.DONE, ErasureRequestStatus.REJECTED):
             raise ValidationError("Close a request as done or rejected.")
         return status
+
+
+class HoldForm(forms.Form):
+    until = forms.DateField(label="Keep until", widget=forms.DateInput(attrs={"type": "date"}),
+                            help_text="At most a year from today; the version is listed again on that day.")
+    reason = forms.CharField(label="Why it is kept", min_length=REASON_MIN, max_length=REASON_MAX,
+                             widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text="Recorded in the audit trail, for example a legal hold or an open dispute.")

@@ -17,6 +17,7 @@ from governance.models.data_protection import (
     DeidentificationJob,
     ErasureItemStatus,
     ErasureRequest,
+    RetentionNotice,
 )
 
 RECENTLY_ERASED = 20
@@ -28,9 +29,10 @@ def retention_due_at(version: DatasetVersion) -> datetime | None:
     return version.created_at + timedelta(days=days) if days else None
 
 
-def versions_past_retention(*, now=None) -> QuerySet[DatasetVersion]:
-    """Versions not yet erased whose retention period has ended. One query for the distinct periods,
-    then one condition per period (there are few), which every database can index."""
+def versions_past_retention(*, now=None, include_held: bool = False) -> QuerySet[DatasetVersion]:
+    """Versions not yet erased whose retention period has ended (and, unless ``include_held``, that no
+    officer decided to keep for now). One query for the distinct periods, then one condition per
+    period (there are few), which every database can index."""
     now = now or timezone.now()
     periods = sorted(set(Dataset.objects.filter(retention_days__isnull=False, retention_days__gt=0)
                          .values_list("retention_days", flat=True)))
@@ -39,7 +41,21 @@ def versions_past_retention(*, now=None) -> QuerySet[DatasetVersion]:
     condition = Q()
     for days in periods:
         condition |= Q(dataset__retention_days=days, created_at__lt=now - timedelta(days=days))
-    return DatasetVersion.objects.filter(condition, erased_at__isnull=True)
+    due = DatasetVersion.objects.filter(condition, erased_at__isnull=True)
+    if not include_held:
+        due = due.exclude(retention_notice__held_until__gte=timezone.localdate(now))
+    return due
+
+
+def held_versions(*, user, now=None) -> list[DatasetVersion]:
+    """Versions past retention that an officer of the user's units decided to keep for now."""
+    today = timezone.localdate(now or timezone.now())
+    return list(
+        DatasetVersion.objects.filter(dataset__business_unit_id__in=officer_unit_ids(user), erased_at__isnull=True,
+                                      retention_notice__held_until__gte=today)
+        .select_related("dataset", "retention_notice", "retention_notice__held_by")
+        .order_by("retention_notice__held_until", "pk")
+    )
 
 
 def officer_unit_ids(user) -> frozenset[int]:
@@ -73,6 +89,7 @@ def overview(*, user, now=None) -> dict:
                 .annotate(open_items=Count("items", filter=Q(items__status=ErasureItemStatus.OPEN))))
     return {
         "due_rows": rows,
+        "held": held_versions(user=user, now=now),
         "erased": erased,
         "open_requests": list(requests.order_by("due_at", "pk")[:10]),
         "open_request_count": requests.count(),
@@ -132,12 +149,15 @@ def dataset_panel(*, user, dataset: Dataset, versions) -> dict:
     # A copy's own job may name a source outside this page's list (it always is this dataset's).
     for job in DeidentificationJob.objects.filter(result_version_id__in=version_ids).select_related("source_version"):
         copies_of[job.result_version_id] = job
+    holds = {notice.version_id: notice for notice in RetentionNotice.objects.filter(
+        version_id__in=version_ids, held_until__gte=timezone.localdate(now))}
     rows = []
     for version in versions:
         due = retention_due_at(version)
         rows.append({
             "version": version, "due_at": due,
             "past_retention": bool(due and due <= now and version.erased_at is None),
+            "hold": holds.get(version.pk),
             "copy_of": copies_of.get(version.pk),
         })
     return {

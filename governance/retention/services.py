@@ -151,6 +151,35 @@ def _scrub_scan_records(version: DatasetVersion) -> dict:
     return {"runs": len(runs), "findings": findings}
 
 
+HOLD_MAX_DAYS = 366
+
+
+def retention_hold(*, actor, version: DatasetVersion, until: date, reason: str) -> RetentionNotice:
+    """Keep a version past its retention for now (a legal hold, an open dispute), with the reason: it
+    leaves the officers' list until ``until`` and is listed and notified again afterwards."""
+    if not can_erase(actor, version.dataset):
+        raise PermissionDenied("Only a data-protection officer of this dataset's business unit may decide this.")
+    if version.erased_at is not None:
+        raise ValidationError("This version was already erased.", code="already_erased")
+    reason = _clean_text(reason, field="reason", label="The reason", minimum=REASON_MIN, maximum=REASON_MAX)
+    today = timezone.localdate()
+    if not isinstance(until, date) or until <= today:
+        raise ValidationError({"until": "Choose a date after today."}, code="past")
+    if until > today + timedelta(days=HOLD_MAX_DAYS):
+        raise ValidationError({"until": f"Keep it for at most {HOLD_MAX_DAYS} days at a time, then decide again."},
+                              code="too_long")
+    with transaction.atomic():
+        notice, _ = RetentionNotice.objects.select_for_update().get_or_create(
+            version=version, defaults={"listed_at": timezone.now()})
+        notice.held_until, notice.hold_reason, notice.held_by = until, reason, actor
+        # Told again when the hold ends.
+        notice.notified_at = None
+        notice.save(update_fields=["held_until", "hold_reason", "held_by", "notified_at"])
+        audit_record(actor=actor, action=AuditAction.UPDATE, obj=version,
+                     changes={"retention_hold_until": until, "reason": reason})
+    return notice
+
+
 # --- the daily retention job -------------------------------------------------------------------------------------
 
 def _officers_for(unit_ids: set[int]) -> dict[int, set[int]]:

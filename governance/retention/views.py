@@ -61,6 +61,27 @@ def version_erase(request: HttpRequest, pk: int, version_pk: int) -> HttpRespons
     return render(request, "governance/retention/erase.html", _erase_context(request, version, form, erasure_request))
 
 
+def version_hold(request: HttpRequest, pk: int, version_pk: int) -> HttpResponse:
+    version = access.get_dataset_version_for_user(request.user, pk, version_pk)
+    if not services.can_erase(request.user, version.dataset):
+        raise PermissionDenied("Only a data-protection officer of this dataset's business unit may decide this.")
+    form = forms.HoldForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.retention_hold(actor=request.user, version=version, until=form.cleaned_data["until"],
+                                    reason=form.cleaned_data["reason"])
+        except ValidationError as error:
+            apply_service_errors(form, error)
+        else:
+            messages.success(request, f"Version {version.version} of {version.dataset.name} is kept until "
+                                      f"{form.cleaned_data['until']:%d %b %Y}.")
+            return redirect("data_protection")
+    return render(request, "governance/retention/hold.html", {"version": version, "dataset": version.dataset,
+                                                                "form": form,
+                                                                "due_at": selectors.retention_due_at(version)},
+                  status=400 if form.errors else 200)
+
+
 # --- erasure requests --------------------------------------------------------------------------------------------
 
 STATUS_FILTERS = [("open", "Open"), *ErasureRequestStatus.choices, ("", "All")]

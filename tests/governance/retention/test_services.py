@@ -359,3 +359,53 @@ def test_the_card_sentence_after_the_examples_is_kept():
     assert services._without_examples(detail) == (
         "3 of 3 values (100.0%). (Masked examples removed: the version was erased.) Luhn-valid numbers with a "
         "card issuer prefix: the dataset holds cardholder data.")
+
+
+def test_an_officer_keeps_a_version_for_now_and_it_comes_back_when_the_hold_ends(
+        people_version, dpo, settings, django_capture_on_commit_callbacks):
+    from django.utils import timezone
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    age(people_version, 400)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.retention_sweep()
+    today = timezone.localdate()
+
+    services.retention_hold(actor=dpo, version=people_version, until=today + timedelta(days=30),
+                            reason="Legal hold: litigation 2026-114.")
+
+    assert list(selectors.versions_past_retention()) == []
+    assert list(selectors.versions_past_retention(include_held=True)) == [people_version]
+    entry = AuditEntry.objects.filter(object_id=str(people_version.pk), action="update",
+                                      changes__reason="Legal hold: litigation 2026-114.").get()
+    assert entry.actor == dpo
+    # The day after the hold ends the version is listed, and the officers are told, again.
+    later = timezone.now() + timedelta(days=31)
+    assert list(selectors.versions_past_retention(now=later)) == [people_version]
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.retention_sweep(now=later)["emails"] == 1
+
+
+@pytest.mark.parametrize("days, reason, message", [
+    (0, "Legal hold: litigation 2026-114.", "after today"),
+    (-5, "Legal hold: litigation 2026-114.", "after today"),
+    (400, "Legal hold: litigation 2026-114.", "at most 366 days"),
+    (30, "hold", "at least 10"),
+])
+def test_bad_holds_are_refused(people_version, dpo, days, reason, message):
+    from django.utils import timezone
+
+    with pytest.raises(ValidationError, match=message):
+        services.retention_hold(actor=dpo, version=people_version,
+                                until=timezone.localdate() + timedelta(days=days), reason=reason)
+    assert not RetentionNotice.objects.filter(held_until__isnull=False).exists()
+
+
+@pytest.mark.parametrize("who", ["ml_lead", "auditor", "research_dpo"])
+def test_only_an_officer_of_the_unit_may_keep_a_version(people_version, who, request):
+    from django.utils import timezone
+
+    with pytest.raises(PermissionDenied):
+        services.retention_hold(actor=request.getfixturevalue(who), version=people_version,
+                                until=timezone.localdate() + timedelta(days=30), reason="Legal hold: case 7.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
@@ -307,3 +308,25 @@ def test_the_dashboard_tells_officers_what_is_waiting(client_for, dpo, ml_lead, 
     assert "1 past the one-month deadline" in cards["Open erasure requests"]["description"]
     lead_cards = [card["title"] for card in client_for(ml_lead).get(reverse("dashboard")).context["cards"]]
     assert "Versions past retention" not in lead_cards
+
+
+def test_keeping_a_version_for_now_from_the_page(client, client_for, dpo, ml_lead, outsider, people_version):
+    from django.utils import timezone
+
+    age(people_version, 400)
+    url = reverse("dataset_version_hold", args=[people_version.dataset_id, people_version.pk])
+    assert client.get(url).status_code == 302
+    assert client_for(outsider).get(url).status_code == 404
+    assert client_for(ml_lead).post(url, {"until": "2027-01-01", "reason": "Legal hold: case 7."}).status_code == 403
+    client_for(dpo)
+    overview = client.get(reverse("data_protection")).content.decode()
+    assert url in overview
+    bad = client.post(url, {"until": "2020-01-01", "reason": "Legal hold: case 7."})
+    assert bad.status_code == 400 and "Choose a date after today" in bad.content.decode()
+    until = (timezone.localdate() + timedelta(days=60)).isoformat()
+    assert client.post(url, {"until": until, "reason": "Legal hold: case 7."}).status_code == 302
+    overview = client.get(reverse("data_protection")).content.decode()
+    assert "Kept past retention for now" in overview and "Legal hold: case 7." in overview
+    assert _erase_url(people_version) not in overview
+    detail = client.get(reverse("dataset_detail", args=[people_version.dataset_id])).content.decode()
+    assert "Kept past retention" in detail
