@@ -288,3 +288,17 @@ def test_an_oversized_report_is_refused_before_it_is_parsed(api, ml_lead, deploy
     response = api(ml_lead).post(windows_url(deployed), data=raw, content_type="application/json")
     assert response.status_code in (400, 413)
     assert not MonitoringWindow.objects.exists()
+
+
+def test_the_labels_ladder(client, api, ml_lead, auditor, outsider, deployed):
+    window = post(api(ml_lead), deployed, report(0)).json()
+    url = f"/api/monitoring/windows/{window['id']}/labels/"
+    body = json.dumps(fair_labels())
+    client.defaults.pop("HTTP_AUTHORIZATION", None)
+    assert client.post(url, data=body, content_type="application/json").status_code == 401
+    assert api(outsider).post(url, data=body, content_type="application/json").status_code == 404
+    assert api(auditor).post(url, data=body, content_type="application/json").status_code == 403
+    assert api(ml_lead).post("/api/monitoring/windows/999999/labels/", data=body,
+                             content_type="application/json").status_code == 404
+    assert MonitoringWindow.objects.get().labels_received_at is None
+    assert api(ml_lead).post(url, data=body, content_type="application/json").status_code == 200
