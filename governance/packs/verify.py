@@ -80,13 +80,15 @@ class PackVerification:
     signer_fingerprint: str = ""
     signed_at: dt.datetime | None = None
     timestamped: bool = False
+    timestamp_ok: bool = True  # no timestamp, or a valid one from a trusted timestamp authority
     manifest: dict | None = None
     files: list[FileCheck] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
     def signature_ok(self) -> bool:
-        return self.signed and self.intact and self.valid and self.trusted and self.whole_file and self.unmodified
+        return (self.signed and self.intact and self.valid and self.trusted and self.whole_file and self.unmodified
+                and self.timestamp_ok)
 
     @property
     def manifest_ok(self) -> bool:
@@ -234,9 +236,14 @@ def _check_signature(signature, result: PackVerification) -> None:
     result.unmodified = status.docmdp_ok is not False and (
         status.modification_level is None or status.modification_level.name == "NONE")
     result.signed_at = status.signer_reported_dt
-    if status.timestamp_validity is not None:
+    stamp = status.timestamp_validity
+    if stamp is not None:
         result.timestamped = True
-        result.signed_at = status.timestamp_validity.timestamp
+        result.signed_at = stamp.timestamp
+        result.timestamp_ok = stamp.intact and stamp.valid and stamp.trusted
+        if not result.timestamp_ok:
+            result.problems.append("The signature's timestamp is not valid or its timestamp authority is not "
+                                   "trusted by this installation.")
     if not status.intact:
         result.problems.append("The signed content has changed since it was signed.")
     elif not status.valid:
