@@ -24,7 +24,6 @@ from rest_framework.authtoken.models import Token
 from assessments.approvals import signing
 from assessments.models import AssessmentKind, RunKind
 from tests.assessments.approvals.builders import assessment, dpo_person, evaluation
-from tests.conftest import CHROMIUM  # noqa: F401 - the browser fixtures skip without it
 from tests.factories import DEFAULT_PASSWORD, MLModelFactory, ModelVersionFactory
 
 pytestmark = pytest.mark.browser
