@@ -244,3 +244,21 @@ def test_an_oversized_upload_is_refused_before_it_is_read(client, settings):
 def test_a_verify_page_missing_the_file_says_so(client):
     response = client.post(reverse("pack_verify"), {})
     assert response.status_code == 400 and "This field is required" in response.content.decode()
+
+
+def test_the_list_polls_while_a_pack_is_being_built_and_answers_htmx_with_the_table(client_for, auditor, pack_model):
+    from governance.packs.services import pack_request
+
+    client = client_for(auditor)
+    start, end = period()
+    pack = pack_request(actor=auditor, scope=PackScope(kind=PackScopeKind.MODEL, model=pack_model),
+                        period_start=start, period_end=end, dispatch=False)
+    page = client.get(reverse("pack_list"))
+    assert b'data-packs="polling"' in page.content and b'hx-trigger="every 2s"' in page.content
+    fragment = client.get(reverse("pack_list"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="pack-table")
+    assert fragment.status_code == 200 and b"<html" not in fragment.content
+    assert fragment.content.lstrip().startswith(b'<div id="pack-table"')
+    EvidencePack.objects.filter(pk=pack.pk).update(status=PackStatus.FAILED, error="x")
+    assert b'data-packs="idle"' in client.get(reverse("pack_list")).content
+    scoped = client.get(reverse("pack_list"), {"scope": pack.scope_key})
+    assert scoped.status_code == 200 and b"All scopes" in scoped.content
