@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -90,10 +91,12 @@ def _canonical_json(content) -> bytes:
     return json.dumps(content, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _safe_name(text: str) -> str:
-    from governance.views.inventory import download_name
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
-    return download_name(text, "file")
+
+def _safe_name(text: str) -> str:
+    """An attachment name any PDF reader and file system accepts: letters, digits, . _ -"""
+    return _UNSAFE_NAME.sub("_", text or "").strip("._")[:80] or "file"
 
 
 # --- the parts ---------------------------------------------------------------------------------------------
