@@ -15,6 +15,7 @@ from assessments.models import RunKind
 from governance import access
 from governance.models import DatasetVersion, ModelVersion
 from governance.models.inventory import ArtifactFormat
+from governance.retention.guards import erased_reason
 
 # Models in these formats load without running arbitrary code (see model_loading.py); any other is
 # never executed, so fairness must work from a predictions column.
@@ -34,7 +35,8 @@ def is_executable(version: ModelVersion) -> bool:
 def evaluation_datasets_for(*, user, version: ModelVersion):
     """Dataset versions the user may evaluate this model version on: the ones it names as evaluation
     data first, then every other version of a dataset the user can see."""
-    visible = DatasetVersion.objects.filter(dataset__in=access.visible_datasets(user)).select_related("dataset")
+    visible = (DatasetVersion.objects.filter(dataset__in=access.visible_datasets(user), erased_at__isnull=True)
+               .select_related("dataset"))
     linked = set(version.evaluation_datasets.values_list("pk", flat=True))
     choices = list(visible.order_by("dataset__name", "-created_at", "-id")[:500])
     return sorted(choices, key=lambda dv: (dv.pk not in linked, dv.dataset.name.lower(), -dv.created_at.timestamp()))
@@ -79,6 +81,10 @@ def _dataset_version(value, user, errors: dict) -> DatasetVersion | None:
     if found is None or (user is not None
                          and not access.visible_datasets(user).filter(pk=found.dataset_id).exists()):
         errors.setdefault("dataset_version", []).append("No such dataset version.")
+        return None
+    erased = erased_reason(found)
+    if erased:
+        errors.setdefault("dataset_version", []).append(erased)
         return None
     return found
 

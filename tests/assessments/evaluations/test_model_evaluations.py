@@ -230,3 +230,13 @@ def test_all_predictions_one_class_is_a_result_with_undefined_ratios_not_a_crash
     assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.report["groupings"][0]["metrics"]["disparate_impact_ratio"]["status"] == "undefined"
     assert run.summary["verdict"] in ("warn", "fail")
+
+
+def test_an_erased_dataset_version_cannot_be_evaluated(ml_lead, admin_user, pickle_version, evaluation_data):
+    from governance.retention.services import dataset_version_erase
+
+    dataset_version_erase(actor=admin_user, version=evaluation_data, reason="The retention period is over.")
+    with pytest.raises(ValidationError) as caught:
+        runs.run_start(kind=RunKind.FAIRNESS, target=pickle_version, actor=ml_lead,
+                       options=fairness_options(evaluation_data, prediction="model_prediction"))
+    assert "was erased" in caught.value.message_dict["dataset_version"][0]
