@@ -130,6 +130,11 @@ def test_auditor_builds_watches_downloads_and_verifies_a_pack(page, live_server,
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_text("Verified: this pack is authentic and complete")).to_have_count(0)
     screenshot(page, "packs-5-tampered")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Evidence packs").click()
+    row = page.get_by_role("row").filter(has_text="Credit risk scorer")
+    expect(row.get_by_role("link", name="Download")).to_be_visible()
+    screenshot(page, "packs-6-list")
     assert not [error for error in console_errors if "Content Security Policy" in error], console_errors
 
 
