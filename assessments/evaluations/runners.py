@@ -108,13 +108,16 @@ def _previous_dataset_version(version: DatasetVersion) -> DatasetVersion | None:
             .order_by("-created_at", "-id").first())
 
 
-def _previous_profile(previous: DatasetVersion | None) -> dict | None:
+def _previous_scan(previous: DatasetVersion | None) -> tuple[dict | None, list[str] | None]:
+    """The profile and the column names the last scan of the previous version found."""
     if previous is None:
-        return None
+        return None, None
     last = (EvaluationRun.objects.filter(kind=RunKind.DATASET_SCAN, status=RunStatus.SUCCEEDED,
                                          dataset_version=previous)
             .order_by("-finished_at", "-id").only("report").first())
-    return (last.report or {}).get("profile") if last else None
+    report = (last.report or {}) if last else {}
+    columns = [column["name"] for column in report.get("columns") or [] if "name" in column]
+    return report.get("profile"), (columns or None)
 
 
 def apply_data_categories(run: EvaluationRun, *, personal: bool, cardholder: bool, columns: list[str]) -> dict:
@@ -164,13 +167,15 @@ def run_dataset_scan(run: EvaluationRun, ctx: RunContext) -> RunOutcome:
 
     version = run.dataset_version
     previous = _previous_dataset_version(version)
+    previous_profile, previous_columns = _previous_scan(previous)
     options = run.inputs.get("options") or {}
     ctx.progress(2, "Opening the data")
     try:
         with _open(version.file) as handle:
             result = scan_dataset(
                 handle, file_format=version.file_format, name=version.file_name, expected_sha256=version.sha256,
-                previous_profile=_previous_profile(previous), previous_label=previous.version if previous else "",
+                previous_profile=previous_profile, previous_columns=previous_columns,
+                previous_label=previous.version if previous else "",
                 label_column=options.get("label_column"),
                 progress=lambda fraction, message: ctx.progress(2 + 93 * fraction, message),
             )

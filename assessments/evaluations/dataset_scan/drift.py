@@ -144,8 +144,10 @@ def categorical_psi_from_profiles(expected: dict, actual: dict) -> float:
     return psi_categorical(counts(expected), counts(actual))
 
 
-def compare_profiles(previous: dict, current: dict) -> dict:
-    """Per column: PSI (and KS for numeric columns) between two scans' profiles; plus schema changes."""
+def compare_profiles(previous: dict, current: dict, *, previous_columns: list[str] | None = None,
+                     current_columns: list[str] | None = None) -> dict:
+    """Per column: PSI (and KS for numeric columns) between two scans' profiles; plus schema changes, from
+    the two versions' column names when given (profiles leave out columns with personal data)."""
     columns = {}
     for name, now in current.items():
         before = previous.get(name)
@@ -162,8 +164,8 @@ def compare_profiles(previous: dict, current: dict) -> dict:
                              "psi": round(categorical_psi_from_profiles(before, now), 4)}
     return {
         "columns": columns,
-        "added": sorted(set(current) - set(previous)),
-        "removed": sorted(set(previous) - set(current)),
+        "added": sorted(set(current_columns or current) - set(previous_columns or previous)),
+        "removed": sorted(set(previous_columns or previous) - set(current_columns or current)),
     }
 
 

@@ -422,9 +422,12 @@ class DatasetScanResult:
 def scan_dataset(
     fileobj, *, file_format: str, name: str = "", expected_sha256: str | None = None,
     previous_profile: dict | None = None, previous_label: str = "", label_column: str | None = None,
-    progress: Callable[[float, str], None] | None = None, seed: int = 0,
+    progress: Callable[[float, str], None] | None = None, seed: int = 0, previous_columns: list[str] | None = None,
 ) -> DatasetScanResult:
-    """Scan a CSV or Parquet file (an open binary file, seekable). ``progress(fraction, message)``."""
+    """Scan a CSV or Parquet file (an open binary file, seekable). ``progress(fraction, message)``.
+
+    ``previous_profile`` and ``previous_columns`` describe the previous version (for drift and for the
+    columns added or removed: profiles leave out personal-data columns, so they cannot tell those)."""
     started = time.monotonic()
     report = progress or (lambda fraction, message: None)
     rng = np.random.default_rng(seed)
@@ -471,12 +474,14 @@ def scan_dataset(
     report(0.92, "Checking duplicates, labels, outliers and drift")
     result.malformed_rows = len(malformed)
     result.malformed_lines = [number for number in malformed[:10] if number is not None]
-    _conclude(result, states, column_names, label, rows_tracker, row_sample, previous_profile, previous_label)
+    _conclude(result, states, column_names, label, rows_tracker, row_sample, previous_profile, previous_label,
+              previous_columns)
     result.duration_s = time.monotonic() - started
     return result
 
 
-def _conclude(result, states, column_names, label, rows_tracker, row_sample, previous_profile, previous_label):
+def _conclude(result, states, column_names, label, rows_tracker, row_sample, previous_profile, previous_label,
+              previous_columns=None):
     result.label_column = label
     for column in column_names:
         kinds = states[column].pii.decide()
@@ -506,7 +511,8 @@ def _conclude(result, states, column_names, label, rows_tracker, row_sample, pre
         indexes = [column_names.index(column) for column in numeric]
         result.isolation = outliers.isolation_forest(row_sample.rows[:, indexes])
     if previous_profile:
-        result.drift = drift.compare_profiles(previous_profile, result.profile)
+        result.drift = drift.compare_profiles(previous_profile, result.profile, previous_columns=previous_columns,
+                                              current_columns=column_names)
         result.drift["previous_version"] = previous_label
     result.findings = _findings(result, states)
 

@@ -146,6 +146,19 @@ def test_drift_findings_against_a_previous_profile():
     assert found["drift.schema"][0].data["added"] == ["new"]
 
 
+def test_columns_with_personal_data_count_in_the_schema_change():
+    # Profiles leave out personal-data columns, so the column names say what was added or removed:
+    # a de-identified copy that drops "email" and pseudonymises "ssn" removed one column and added none.
+    rng = np.random.default_rng(5)
+    before_frame = pd.DataFrame({"x": rng.normal(size=500), "email": [f"p{i}@example.com" for i in range(500)],
+                                 "ssn": [f"{100 + i % 700:03d}-{10 + i % 80:02d}-{1000 + i:04d}" for i in range(500)]})
+    before = scan(before_frame.to_csv(index=False).encode())
+    after_frame = before_frame.drop(columns=["email"]).assign(ssn=[f"pseudonym-{i}" for i in range(500)])
+    after = scan(after_frame.to_csv(index=False).encode(), previous_profile=before.profile, previous_label="v1",
+                 previous_columns=[column["name"] for column in before.to_dict()["columns"]])
+    assert after.drift["removed"] == ["email"] and after.drift["added"] == []
+
+
 def test_personal_data_columns_get_no_profile():
     result = scan(card_csv(50))
     assert "email" not in result.profile and "card_number" not in result.profile and "amount" in result.profile
