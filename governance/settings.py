@@ -333,8 +333,12 @@ if PRODUCTION:
 WARDEN_GATE_KEY_FILE = env.str("WARDEN_GATE_KEY_FILE", default="")
 # After a rotation: a PEM bundle of the earlier keys, still published so that kept answers verify.
 WARDEN_GATE_RETIRED_KEYS_FILE = env.str("WARDEN_GATE_RETIRED_KEYS_FILE", default="")
-# Approval rules and monitoring thresholds per risk tier: assessments/approvals/policy.py, overridable here.
-WARDEN_APPROVAL_POLICY: dict = {}
+# Approval rules and monitoring thresholds per risk tier: assessments/approvals/policy.py, overridden per tier by
+# JSON, e.g. WARDEN_APPROVAL_POLICY='{"limited": {"robustness": "pass"}}' (checked at start-up).
+try:
+    WARDEN_APPROVAL_POLICY: dict = env.json("WARDEN_APPROVAL_POLICY", default={})
+except ValueError as _error:
+    raise ImproperlyConfigured(f"WARDEN_APPROVAL_POLICY must be a JSON object keyed by risk tier ({_error})") from None
 # Monitoring alerts also go to this URL, the JSON body signed with HMAC-SHA256 under the secret.
 WARDEN_ALERT_WEBHOOK_URL = env.str("WARDEN_ALERT_WEBHOOK_URL", default="")
 WARDEN_ALERT_WEBHOOK_SECRET = env.str("WARDEN_ALERT_WEBHOOK_SECRET", default="")

@@ -88,6 +88,7 @@ def test_production_profile_passes_check_deploy_with_no_warnings(production_env)
         pytest.param({"ALLOWED_HOSTS": None}, "ALLOWED_HOSTS", id="no-allowed-hosts"),
         pytest.param({"WARDEN_KEK": None}, "WARDEN_KEK", id="no-key-encryption-key"),
         pytest.param({"WARDEN_GATE_KEY_FILE": None}, "WARDEN_GATE_KEY_FILE", id="no-gate-signing-key"),
+        pytest.param({"WARDEN_APPROVAL_POLICY": "{not json"}, "WARDEN_APPROVAL_POLICY", id="approval-policy-not-json"),
         pytest.param({"WARDEN_ALERT_WEBHOOK_URL": "https://hooks.example.com/x"}, "WARDEN_ALERT_WEBHOOK_SECRET",
                      id="webhook-without-secret"),
         pytest.param({"WARDEN_DEBUG": "maybe"}, "WARDEN_DEBUG", id="debug-not-a-boolean"),
