@@ -1,9 +1,10 @@
 """What each risk tier requires before a version may be approved, and when production alerts fire.
 
 The defaults below are the organisation's policy unless ``settings.WARDEN_APPROVAL_POLICY`` (JSON in the
-environment variable of the same name) overrides them: a dict keyed by risk tier whose values replace the named keys of that tier's defaults, e.g.
-``{"limited": {"robustness": "pass"}}``. The merged policy is validated (``approval_policy()`` raises
-ImproperlyConfigured naming the tier and key), and a system check reports a bad override at start-up.
+environment variable of the same name) overrides them: a dict keyed by risk tier whose values replace the
+named keys of that tier's defaults, e.g. ``{"limited": {"robustness": "pass"}}``. The merged policy is
+validated (``approval_policy()`` raises ImproperlyConfigured naming the tier and key), and a system check
+reports a bad override at start-up.
 
 Per tier:
 
