@@ -45,11 +45,49 @@ def _charts(windows: list[MonitoringWindow], thresholds: dict) -> list[dict]:
             title="Selection-rate ratio per grouping", x_labels=labels,
             series=[(g, [w.fairness.get(g, {}).get("ratio") for w in windows]) for g in groupings],
             threshold=thresholds["selection_ratio_min"], threshold_label="four-fifths rule", y_max=1.0)})
+    shares = _prediction_shares(windows)
+    if shares:
+        charts.append({"title": "Predictions over time (share of each predicted class)", "svg": line_chart_svg(
+            title="Share of each predicted class", x_labels=labels, series=shares, y_max=1.0, percent=True)})
+    elif any("quantiles" in w.predictions for w in windows):
+        charts.append({"title": "Predicted scores over time (median and the middle half)", "svg": line_chart_svg(
+            title="Predicted score quartiles", x_labels=labels, series=[
+                (name, [_score_quantile(w, q) for w in windows])
+                for name, q in (("Lower quartile", 0.25), ("Median", 0.5), ("Upper quartile", 0.75))],
+            y_min=min((v for w in windows for v in w.predictions.get("quantiles", [])), default=0.0))})
     charts.append({"title": "Traffic", "svg": line_chart_svg(
         title="Requests and errors per window", x_labels=labels,
         series=[("Requests", [float(w.request_count) for w in windows]),
                 ("Errors", [float(w.error_count) for w in windows])])})
     return charts
+
+
+def _prediction_shares(windows: list[MonitoringWindow]) -> list[tuple[str, list[float | None]]]:
+    """Per predicted class (the five most frequent overall), its share of each window's predictions."""
+    totals: dict[str, int] = {}
+    for w in windows:
+        for label, count in w.predictions.get("counts", {}).items():
+            totals[label] = totals.get(label, 0) + count
+    top = sorted(totals, key=lambda label: (-totals[label], label))[:TOP_FEATURES]
+    series = []
+    for label in top:
+        values = []
+        for w in windows:
+            counts = w.predictions.get("counts")
+            total = sum(counts.values()) if counts else 0
+            values.append(counts.get(label, 0) / total if total else None)
+        series.append((label, values))
+    return series
+
+
+def _score_quantile(window: MonitoringWindow, q: float) -> float | None:
+    quantiles = window.predictions.get("quantiles")
+    if not quantiles:
+        return None
+    position = q * (len(quantiles) - 1)
+    low = int(position)
+    high = min(low + 1, len(quantiles) - 1)
+    return quantiles[low] + (quantiles[high] - quantiles[low]) * (position - low)
 
 
 @require_GET

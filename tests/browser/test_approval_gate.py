@@ -152,7 +152,7 @@ def test_the_risk_manager_reads_production_drift_and_triages_it(browser, live_se
     page.goto(f"/models/{version.model_id}/")
     page.get_by_role("link", name="Monitoring of version 2.0").click()
     expect(page.get_by_role("heading", name="Production monitoring: Credit risk scorer 2.0")).to_be_visible()
-    expect(page.locator("figure svg")).to_have_count(4)
+    expect(page.locator("figure svg")).to_have_count(5)
     expect(page.locator("#alerts")).to_contain_text("Input drift")
     screenshot(page, "approval-4-monitoring")
     page.locator("#alerts").get_by_role("link", name="Triage the risk").first.click()

@@ -33,7 +33,8 @@ def test_everyone_who_sees_the_model_sees_the_charts(request, client_for, deploy
     response = client_for(request.getfixturevalue(who)).get(page(deployed))
     body = response.content.decode()
     assert response.status_code == 200
-    assert body.count("<svg") == 4  # drift, accuracy, fairness, traffic
+    assert body.count("<svg") == 5  # drift, accuracy, fairness, predictions, traffic
+    assert "Share of each predicted class" in body
     assert "Input drift per feature (PSI)" in body and "Triage the risk" in body
     assert "<script" not in body.split("<main", 1)[1] and 'style="' not in body
 
@@ -107,3 +108,12 @@ def test_drift_of_degenerate_columns_is_finite(reference, actual):
 
     measured = services.feature_drift({"f": {"type": "numeric", "quantiles": reference}}, {"f": {"quantiles": actual}})
     assert all(math.isfinite(m["psi"]) for m in measured.values())
+
+
+def test_score_predictions_chart_their_quartiles(client_for, ml_lead, deployed):
+    for hour in range(3):
+        body = report(hour)
+        body["predictions"] = {"quantiles": [0.0, 0.2 + hour / 10, 0.5, 0.7, 1.0]}
+        services.window_report(actor=ml_lead, version=deployed, report=parse_report(body))
+    page_body = client_for(ml_lead).get(page(deployed)).content.decode()
+    assert "Predicted score quartiles" in page_body and "Median: 0.5, 0.5, 0.5" in page_body
