@@ -13,6 +13,7 @@ same claims beside the token so a pipeline can read it and keep the token as pro
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import uuid
 
@@ -28,6 +29,7 @@ from governance.access import Capability, access_profile, visible_models
 from governance.models import ModelVersion
 from governance.models.inventory import VersionStatus
 
+logger = logging.getLogger("assessments.gate")
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 ALLOW, DENY = "allow", "deny"
 # A file uploaded again as another version is a twin; a handful at most in practice.
@@ -134,6 +136,13 @@ def gate_decision(*, sha256: str, user=None) -> dict:
 
 
 def signed_gate_answer(*, sha256: str, user=None) -> dict:
-    """The answer with its JWS (the token's payload is exactly the answer's claims)."""
+    """The answer with its JWS (the token's payload is exactly the answer's claims).
+
+    Each answer is logged with its ``jti`` (not written to the hash-chained audit trail: pipelines ask
+    often, and every append there is serialised), so a kept answer can be matched to the request.
+    """
     answer = gate_decision(sha256=sha256, user=user)
+    logger.info("gate %s sha256=%s version=%s asked_by=%s jti=%s", answer["decision"], sha256,
+                (answer["version"] or {}).get("id"), user.get_username() if user is not None else "command",
+                answer["jti"])
     return {**answer, "jws": signing.sign(answer)}

@@ -373,3 +373,11 @@ def test_a_bad_retired_keys_file_is_named(tmp_path):
     with override_settings(WARDEN_GATE_RETIRED_KEYS_FILE=str(bad)), pytest.raises(ImproperlyConfigured,
                                                                                    match="RETIRED_KEYS"):
         signing.jwks()
+
+
+def test_every_answer_is_logged_with_its_id(approved, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="assessments.gate"):
+        answer = gate.signed_gate_answer(sha256=approved.artifact_sha256)
+    assert f"gate allow sha256={approved.artifact_sha256}" in caplog.text and answer["jti"] in caplog.text
