@@ -13,8 +13,8 @@ for "Root" (1, 50 and 500 models).
 Each measurement runs in a fresh process (so peak memory is its own): the whole pipeline as the
 worker runs it (collect with the selectors, render PDF/A-3b with attachments, sign, store), then,
 in another fresh process, WeasyPrint alone on the same HTML (no attachments, no signature, no
-database). Printed: pages, bytes, seconds to collect+render and to sign, total, peak RSS of the
-process (VmHWM) and Python's tracemalloc peak.
+database). Printed: pages, bytes, seconds to collect+render and to sign, total, and the peak RSS of
+the process (VmHWM). No tracemalloc: it slows WeasyPrint's allocation-heavy layout several times over.
 """
 
 from __future__ import annotations
@@ -147,8 +147,6 @@ def scope_for(size: int):
 
 
 def child_pipeline(size: int, html_out: str) -> dict:
-    import tracemalloc
-
     from django.utils import timezone
 
     from governance.packs.content import collect_pack
@@ -159,13 +157,10 @@ def child_pipeline(size: int, html_out: str) -> dict:
     scope = scope_for(size)
     end = timezone.localdate()
     start = end.replace(year=end.year - 1)
-    tracemalloc.start()
     began = time.perf_counter()
     pack = pack_request(actor=None, scope=scope, period_start=start, period_end=end, dispatch=False)
     pack = pack_build(pack_pk=pack.pk)
     total = time.perf_counter() - began
-    _, traced = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
     rss = peak_rss_mib()
     if pack is None or pack.status != "succeeded":
         raise SystemExit(f"pack failed: {getattr(pack, 'error', 'claimed elsewhere')}")
@@ -177,25 +172,20 @@ def child_pipeline(size: int, html_out: str) -> dict:
         "manifest_sha256": "0" * 64}), encoding="utf-8")
     models = content.context["models"]
     return {"models": len(models), "pages": pack.page_count, "bytes": pack.size, "render_s": pack.render_seconds,
-            "sign_s": pack.sign_seconds, "total_s": total, "peak_rss_mib": rss, "py_peak_mib": traced / 2**20}
+            "sign_s": pack.sign_seconds, "total_s": total, "peak_rss_mib": rss}
 
 
 def child_weasyprint(html_path: str) -> dict:
-    import tracemalloc
-
     from weasyprint import HTML
 
     from governance.pdf import StaticOnlyFetcher
 
     html = Path(html_path).read_text(encoding="utf-8")
-    tracemalloc.start()
     began = time.perf_counter()
     document = HTML(string=html, url_fetcher=StaticOnlyFetcher()).render()
     pdf = document.write_pdf()
     seconds = time.perf_counter() - began
-    _, traced = tracemalloc.get_traced_memory()
-    return {"pages": len(document.pages), "bytes": len(pdf), "render_s": seconds, "peak_rss_mib": peak_rss_mib(),
-            "py_peak_mib": traced / 2**20}
+    return {"pages": len(document.pages), "bytes": len(pdf), "render_s": seconds, "peak_rss_mib": peak_rss_mib()}
 
 
 def run_child(*args: str) -> dict:
@@ -226,7 +216,7 @@ def main() -> None:
 
     seed()
     print(f"{'scope':>6} {'models':>6} | {'pages':>5} {'bytes':>10} {'render s':>9} {'sign s':>7} {'total s':>8} "
-          f"{'peak RSS':>9} {'py peak':>8} || WeasyPrint alone: {'pages':>5} {'bytes':>10} {'s':>6} {'RSS':>7}")
+          f"{'peak RSS':>9} || WeasyPrint alone: {'pages':>5} {'bytes':>10} {'s':>6} {'RSS':>7}")
     for size in (int(s) for s in args.sizes.split(",")):
         with tempfile.NamedTemporaryFile(suffix=".html", delete=False) as handle:
             html_path = handle.name
@@ -235,7 +225,7 @@ def main() -> None:
         os.unlink(html_path)
         print(f"{size:>6} {pipeline['models']:>6} | {pipeline['pages']:>5} {pipeline['bytes']:>10,} "
               f"{pipeline['render_s']:>9.2f} {pipeline['sign_s']:>7.2f} {pipeline['total_s']:>8.2f} "
-              f"{pipeline['peak_rss_mib']:>7.0f}Mi {pipeline['py_peak_mib']:>6.0f}Mi || "
+              f"{pipeline['peak_rss_mib']:>7.0f}Mi || "
               f"{alone['pages']:>22} {alone['bytes']:>10,} {alone['render_s']:>6.2f} {alone['peak_rss_mib']:>5.0f}Mi",
               flush=True)
     print("render s: collecting with the selectors + HTML + PDF/A-3b with manifest and CSV/evidence attachments; "
