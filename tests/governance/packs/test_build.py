@@ -78,3 +78,18 @@ def test_a_pack_interrupted_three_times_fails_with_a_reason(pack_model, auditor)
     assert pack_build(pack_pk=pack.pk) is None
     pack.refresh_from_db()
     assert pack.status == PackStatus.FAILED and "interrupted 3 times" in pack.error
+
+
+def test_asking_twice_while_building_returns_the_same_pack_and_is_audited(pack_model, auditor):
+    from governance.models import AuditEntry
+    from governance.models.audit import AuditAction
+    from governance.packs.services import pack_request
+    from tests.governance.packs.helpers import period
+
+    start, end = period()
+    scope = PackScope(kind=PackScopeKind.MODEL, model=pack_model)
+    first = pack_request(actor=auditor, scope=scope, period_start=start, period_end=end, dispatch=False)
+    second = pack_request(actor=auditor, scope=scope, period_start=start, period_end=end, dispatch=False)
+    assert first.pk == second.pk
+    entry = AuditEntry.objects.get(action=AuditAction.CREATE, object_type="governance.EvidencePack")
+    assert entry.actor == auditor and entry.changes["scope"] == f"model:{pack_model.pk}"
