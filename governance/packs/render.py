@@ -118,7 +118,8 @@ def render_pack(*, content: PackContent, meta: dict) -> RenderedPack:
     ]
     # No base URL: a relative URL in user content resolves to nothing and is never fetched.
     document = HTML(string=html, url_fetcher=fetcher).render()
-    pdf = document.write_pdf(pdf_variant=PDF_VARIANT, attachments=attachments,
+    # Tagged: headings, tables and reading order reach screen readers (auditors use them too).
+    pdf = document.write_pdf(pdf_variant=PDF_VARIANT, attachments=attachments, pdf_tags=True,
                              custom_metadata=False)
     return RenderedPack(pdf=pdf, pages=len(document.pages), manifest=manifest, html=html,
                         refused_urls=list(fetcher.refused))

@@ -66,7 +66,7 @@ def test_fairness_results_are_drawn_as_charts(pack_model, auditor):
 
 
 @pytest.mark.skipif(shutil.which("pdfinfo") is None, reason="pdfinfo (poppler-utils) is not installed")
-def test_the_signed_pack_still_declares_pdf_a_3b(pack_model, auditor, tmp_path):
+def test_the_signed_pack_still_declares_pdf_a_3b_and_is_tagged(pack_model, auditor, tmp_path):
     pack = build(auditor, PackScope(kind=PackScopeKind.MODEL, model=pack_model))
     assert pack.status == PackStatus.SUCCEEDED
     path = tmp_path / "pack.pdf"
@@ -74,3 +74,5 @@ def test_the_signed_pack_still_declares_pdf_a_3b(pack_model, auditor, tmp_path):
     meta = subprocess.run(["pdfinfo", "-meta", str(path)], capture_output=True, text=True,  # noqa: S603,S607
                           check=True).stdout
     assert 'pdfaid:part="3"' in meta and 'pdfaid:conformance="B"' in meta
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout  # noqa: S603,S607
+    assert "Tagged:          yes" in info
