@@ -25,6 +25,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from governance import access
 from governance.models import (
     AuditEntry,
     BusinessUnit,
@@ -358,8 +359,10 @@ def collect_pack(*, scope: PackScope, user, period_start: dt.date, period_end: d
     on = min(period_end, timezone.localdate())
     unit_paths = business_unit_paths(BusinessUnit.objects.all())
     model_qs = scope.model_queryset(user)
-    dataset_versions = DatasetVersion.objects.select_related("dataset").order_by(Lower("dataset__name"),
-                                                                                   "-created_at")
+    # Datasets as the requester may see them (the model page shows the same lineage).
+    visible_datasets = access.visible_datasets(user) if user is not None else Dataset.objects.all()
+    dataset_versions = (DatasetVersion.objects.filter(dataset__in=visible_datasets).select_related("dataset")
+                        .order_by(Lower("dataset__name"), "-created_at"))
     models = list(
         model_qs.select_related("owner", "business_unit").prefetch_related(
             Prefetch("versions", queryset=ModelVersion.objects.order_by("-created_at", "-id").prefetch_related(
@@ -375,7 +378,7 @@ def collect_pack(*, scope: PackScope, user, period_start: dt.date, period_end: d
     if scope.model is None:
         # A unit or the organisation: its own datasets count too, used by a model or not.
         unit_ids = scope.unit_ids()
-        own = Dataset.objects.all() if unit_ids is None else Dataset.objects.filter(business_unit_id__in=unit_ids)
+        own = visible_datasets if unit_ids is None else visible_datasets.filter(business_unit_id__in=unit_ids)
         known = {d.pk for d in datasets}
         datasets = sorted([*datasets, *(d for d in own.exclude(pk__in=known))], key=lambda d: d.name.lower())
     dataset_ids = [d.pk for d in datasets]

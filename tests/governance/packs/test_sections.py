@@ -76,3 +76,18 @@ def test_the_signed_pack_still_declares_pdf_a_3b_and_is_tagged(pack_model, audit
     assert 'pdfaid:part="3"' in meta and 'pdfaid:conformance="B"' in meta
     info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout  # noqa: S603,S607
     assert "Tagged:          yes" in info
+
+
+def test_datasets_the_requester_may_not_see_stay_out_of_the_pack(pack_model, auditor, research, outsider):
+    from tests.factories import DatasetFactory, DatasetVersionFactory
+
+    hidden = DatasetVersionFactory(dataset=DatasetFactory(name="Research secrets", business_unit=research,
+                                                          owner=outsider), version="9")
+    pack_model.versions.get().training_datasets.add(hidden)
+    content = collect(pack_model, auditor)
+    assert "Research secrets" not in {d.name for d in content.context["datasets"]}
+    assert all("Research secrets" not in row for row in content.listings["listings/lineage.csv"][1])
+    start, end = period()
+    system = collect_pack(scope=PackScope(kind=PackScopeKind.MODEL, model=pack_model), user=None,
+                          period_start=start, period_end=end)
+    assert "Research secrets" in {d.name for d in system.context["datasets"]}
