@@ -17,11 +17,15 @@ from governance.selectors import business_unit_paths
 
 class PackRequestForm(forms.Form):
     scope_kind = forms.ChoiceField(label="Scope", widget=forms.RadioSelect)
-    model = forms.ModelChoiceField(label="Model", queryset=None, required=False,
-                                   help_text="The pack covers the model, its versions and the datasets behind them.")
-    framework = forms.ModelChoiceField(label="Framework", queryset=None, required=False)
-    business_unit = forms.ModelChoiceField(label="Business unit", queryset=None, required=False,
-                                           help_text="With the units below it.")
+    # Required for the scope they belong to (relaxed in __init__ for the others), so that the labels
+    # do not call them optional.
+    model = forms.ModelChoiceField(
+        label="Model", queryset=None, error_messages={"required": "Choose the model the pack is about."},
+        help_text="The pack covers the model, its versions and the datasets behind them.")
+    framework = forms.ModelChoiceField(label="Framework", queryset=None,
+                                       error_messages={"required": "Choose a framework."})
+    business_unit = forms.ModelChoiceField(label="Business unit", queryset=None, help_text="With the units below it.",
+                                           error_messages={"required": "Choose a business unit."})
     period_start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     period_end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
 
@@ -44,17 +48,15 @@ class PackRequestForm(forms.Form):
         self.fields["business_unit"].queryset = units
         paths = business_unit_paths()
         self.fields["business_unit"].label_from_instance = lambda unit: paths.get(unit.pk, unit.name)
+        if self.is_bound:
+            kind = self.data.get("scope_kind")
+            for name, needed_for in (("model", PackScopeKind.MODEL), ("framework", PackScopeKind.FRAMEWORK),
+                                     ("business_unit", PackScopeKind.FRAMEWORK)):
+                if kind != needed_for:
+                    self.fields[name].required = False
 
     def clean(self):
         data = super().clean()
-        kind = data.get("scope_kind")
-        if kind == PackScopeKind.MODEL and not data.get("model"):
-            self.add_error("model", "Choose the model the pack is about.")
-        if kind == PackScopeKind.FRAMEWORK:
-            if not data.get("framework"):
-                self.add_error("framework", "Choose a framework.")
-            if not data.get("business_unit"):
-                self.add_error("business_unit", "Choose a business unit.")
         start, end = data.get("period_start"), data.get("period_end")
         if start and end:
             if start > end:
