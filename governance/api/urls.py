@@ -13,6 +13,7 @@ from rest_framework.permissions import AllowAny
 
 from governance.api import views
 from governance.deidentify import api as deidentify_api
+from governance.packs import api as packs_api
 
 _public = {"authentication_classes": [], "permission_classes": [AllowAny]}
 
@@ -38,6 +39,9 @@ urlpatterns = [
          name="api_dataset_version_deidentify"),
     path("deidentification-jobs/<int:job_id>/", deidentify_api.DeidentifyJobDetail.as_view(),
          name="api_deidentification_job"),
+    path("packs/", packs_api.PackList.as_view(), name="api_packs"),
+    path("packs/<uuid:pack_id>/", packs_api.PackDetail.as_view(), name="api_pack_detail"),
+    path("packs/<uuid:pack_id>/download/", packs_api.PackDownload.as_view(), name="api_pack_download"),
     path("", include("assessments.api.urls")),
     # Last: anything else under /api/ is a JSON 404.
     re_path(r"^.*$", views.not_found, name="api_not_found"),

@@ -33,6 +33,9 @@ EXPECTED_PATHS = {
     "/api/datasets/{id}/versions/{vid}/file/": {"get"},
     "/api/datasets/{id}/versions/{vid}/deidentify/": {"post"},
     "/api/deidentification-jobs/{job_id}/": {"get"},
+    "/api/packs/": {"get", "post"},
+    "/api/packs/{pack_id}/": {"get"},
+    "/api/packs/{pack_id}/download/": {"get"},
 }
 
 
