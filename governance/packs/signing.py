@@ -88,7 +88,11 @@ def signer_info(signer: signers.SimpleSigner) -> SignerInfo:
 
 
 def sign_pdf(pdf: bytes, *, signer: signers.SimpleSigner | None = None, reason: str, location: str = "") -> bytes:
-    """The PDF with a PAdES signature over the whole file appended as an incremental update."""
+    """The PDF with a PAdES signature over the whole file appended as an incremental update.
+
+    pyHanko's synchronous API runs its own event loop (asyncio.run): call this from a thread with no
+    loop running (a worker, a sync view), not from async code.
+    """
     signer = signer or load_signer()
     timestamper = None
     tsa_url = getattr(settings, "WARDEN_TSA_URL", "")

@@ -138,10 +138,38 @@ def test_auditor_builds_watches_downloads_and_verifies_a_pack(page, live_server,
     assert not [error for error in console_errors if "Content Security Policy" in error], console_errors
 
 
-def test_pack_pages_fit_a_phone(phone_page, live_server, login, screenshot, demo):
+def test_pack_pages_fit_a_phone_and_anyone_may_verify(phone_page, live_server, login, screenshot, demo, tmp_path):
+    from django.contrib.auth import get_user_model
+
+    from governance.models import MLModel, PackScopeKind
+    from governance.packs.scope import PackScope
+    from tests.governance.packs.helpers import build, read
+
+    pdf = tmp_path / "pack.pdf"
+
+    def make_pack():
+        # In a thread of its own: pyHanko signs through asyncio.run, and Playwright's sync API keeps an
+        # event loop running in this one.
+        from django.db import connection
+
+        try:
+            auditor = get_user_model().objects.get(username=DEMO_AUDITOR)
+            model = MLModel.objects.get(name="Credit risk scorer")
+            pdf.write_bytes(read(build(auditor, PackScope(kind=PackScopeKind.MODEL, model=model))))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=make_pack)
+    worker.start()
+    worker.join(timeout=120)
+    assert pdf.exists()
+
     page = phone_page
     page.goto(f"{live_server.url}/packs/verify/")  # public: no sign-in needed
     expect(page.get_by_role("heading", level=1, name="Verify an evidence pack")).to_be_visible()
+    page.get_by_label("Evidence pack (PDF)").set_input_files(str(pdf))
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("heading", name="Verified: this pack is authentic and complete")).to_be_visible()
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 1
     screenshot(page, "packs-phone-verify")
