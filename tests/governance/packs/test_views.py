@@ -209,6 +209,7 @@ def test_anyone_may_verify_a_pack(client, ready_pack):
     assert "Verified: this pack is authentic and complete" in page
     assert "Built by this installation" in page
     assert str(ready_pack.pack_id) in page and ready_pack.signer_fingerprint in page
+    assert "listings/risks.csv" in page and "Matches" in page
 
 
 def test_a_tampered_pack_is_not_verified_on_the_page(client, ready_pack):
