@@ -240,6 +240,12 @@ WARDEN_SIGNING_PASSPHRASE_FILE = env.str(
 WARDEN_SIGNING_TRUST = env.str("WARDEN_SIGNING_TRUST", default="" if PRODUCTION else str(_SIGNING_DIR / "ca.pem"))
 WARDEN_TSA_URL = env.str("WARDEN_TSA_URL", default="")  # RFC 3161 timestamp server; none when empty
 WARDEN_PACK_MAX_UPLOAD_BYTES = env_int("WARDEN_PACK_MAX_UPLOAD_MB", default=50) * 1024 * 1024
+# The organisation's own pass/warn/fail bounds for fairness and robustness runs (JSON or YAML; see
+# assessments/evaluations/threshold_policy.py). Empty: the defaults per risk tier.
+WARDEN_EVALUATION_THRESHOLDS_FILE = env.str("WARDEN_EVALUATION_THRESHOLDS_FILE", default="")
+# A ceiling on the memory of each evaluation worker process (MiB; 0 = none): a model or data set that
+# needs more fails its run with a readable reason instead of taking the machine down.
+WARDEN_EVALUATION_MEMORY_MB = env_int("WARDEN_EVALUATION_MEMORY_MB", default=0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
