@@ -33,7 +33,7 @@ RUN_TIMEOUT_MS = 120_000
 def evaluation_worker(monkeypatch, shared_upload_root, tmp_path, django_db_setup):
     queue = f"evaluations-browser-{uuid.uuid4().hex[:6]}"
     send_runs_to(monkeypatch, queue)
-    worker = start_scan_worker(queue=queue, upload_root=shared_upload_root, scratch=tmp_path, step_delay=0.6,
+    worker = start_scan_worker(queue=queue, upload_root=shared_upload_root, scratch=tmp_path, step_delay=1.0,
                                lease_seconds=60)
     yield worker
     from tests.conftest import _stop
