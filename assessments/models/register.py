@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 
 from assessments.models.catalog import ReferenceControl, Requirement, RiskMatrix, Threat
+from governance.crypto.fields import EncryptedJSONField
 
 
 class AssessmentKind(models.TextChoices):
@@ -33,7 +34,8 @@ class Assessment(models.Model):
     title = models.CharField(max_length=200)
     question_set = models.CharField(max_length=200, help_text="URN of the question set the answers follow")
     question_set_version = models.PositiveIntegerField()
-    answers = models.JSONField(default=dict, blank=True)
+    # Encrypted at rest: free-text answers name people (data subjects, staff) and their circumstances.
+    answers = EncryptedJSONField(default=dict, blank=True)
     current_step = models.CharField(max_length=80, blank=True)
     # Optimistic locking: every save must name the revision it started from.
     revision = models.PositiveIntegerField(default=0)

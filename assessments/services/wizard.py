@@ -191,10 +191,17 @@ def assessment_save_step(*, actor, assessment: Assessment, step: str, answers: d
         locked.save()
         audit_record(actor=actor, action=AuditAction.UPDATE, obj=locked, changes={
             "step": step, "move": move, "revision": locked.revision,
-            "answers": {key: merged.get(key) for key in changed},
+            "answers": _audited_answers(question_set, merged, changed),
         })
     _copy_back(assessment, locked)
     return locked
+
+
+def _audited_answers(question_set: QuestionSet, answers: dict, changed: list[str]) -> dict:
+    """What the audit trail keeps of changed answers: chosen values, but never free text, which names
+    people and is kept only encrypted with the assessment (the trail is append-only and in clear)."""
+    text = {question.id for step in question_set.steps for question in step.questions if question.type == "text"}
+    return {key: ("(text changed)" if key in text else answers.get(key)) for key in changed}
 
 
 # --- complete ----------------------------------------------------------------------------------------

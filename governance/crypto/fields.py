@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import secrets
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.lookups import IsNull
 
@@ -128,6 +130,41 @@ class EncryptedTextField(models.TextField):
         # Any other lookup would compare ciphertexts and silently match nothing.
         return IsNull if lookup_name == "isnull" else None
 
+    def value_from_plaintext(self, plaintext: str):
+        """What to assign to the field for a decrypted value (``rotate_keys`` writes it back)."""
+        return plaintext
+
+
+class EncryptedJSONField(EncryptedTextField):
+    """JSON kept as ciphertext: for structured answers that hold free text naming people (a DPIA's
+    answers). Read and written as Python values; stored as the encrypted JSON text. Not searchable."""
+
+    description = "JSON encrypted at rest (AES-256-GCM under a key derived from the key-encryption key)"
+
+    def from_db_value(self, value, expression, connection):
+        text = super().from_db_value(value, expression, connection)
+        return json.loads(text) if text not in (None, "") else text
+
+    def to_python(self, value):
+        if isinstance(value, str) and value:
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValidationError("Enter valid JSON.", code="invalid") from None
+        return value
+
+    def get_prep_value(self, value):
+        if value is None:
+            return None
+        return encrypt_value(json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
+                             context=self.encryption_context)
+
+    def value_from_plaintext(self, plaintext: str):
+        return json.loads(plaintext)
+
+    def value_to_string(self, obj):
+        return json.dumps(self.value_from_object(obj), ensure_ascii=False, sort_keys=True)
+
 
 def encrypted_fields() -> Iterator[tuple[type[models.Model], list[EncryptedTextField]]]:
     from django.apps import apps
@@ -163,6 +200,7 @@ def reencrypt_fields(*, keyring: KeyRing | None = None, dry_run: bool = False) -
                     continue
                 if not dry_run:
                     # update() runs get_prep_value: the value is encrypted again, under the current key.
-                    model._default_manager.filter(pk=pk).update(**{field.attname: plaintext})
+                    value = field.value_from_plaintext(plaintext)
+                    model._default_manager.filter(pk=pk).update(**{field.attname: value})
                 counts["reencrypted"] += 1
     return counts
