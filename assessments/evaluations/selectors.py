@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from assessments.evaluations.runs import can_change_target
+from assessments.evaluations.runs import MODEL_EVALUATION_KINDS, can_change_target
 from assessments.models import EvaluationRun, RunKind
 from assessments.models.evaluations import ACTIVE_STATUSES
 from governance.models import Dataset, MLModel
@@ -13,13 +13,9 @@ PANEL_HISTORY = 8
 PANEL_FINDINGS = 25
 
 
-# The model page shows security scans and evaluations (fairness, robustness) in panels of their own.
-MODEL_EVALUATION_KINDS = (RunKind.FAIRNESS, RunKind.ROBUSTNESS)
-
-
 def runs_for(parent, *, evaluations: bool = False) -> QuerySet[EvaluationRun]:
     """Every run on any version of a model or a dataset, newest first: for a model, its scans, or with
-    ``evaluations`` its fairness and robustness runs."""
+    ``evaluations`` its fairness and robustness runs (the model page shows them in panels of their own)."""
     base = EvaluationRun.objects.select_related("started_by", "model_version", "dataset_version")
     if isinstance(parent, MLModel):
         runs = base.filter(model_version__model=parent)
@@ -74,12 +70,12 @@ def evaluations_panel(*, user, model: MLModel) -> dict:
     """What the fairness and robustness panel of a model shows: the latest run of each kind with its
     headline figures, the recent history, and whether the user may start one.
 
-    A fixed number of queries whatever the history's length: the history (one query), the newest
-    version (one) and the permission check.
+    A fixed number of queries whatever the history's length: the history (one query), the reports of
+    the two runs shown (one), whether the model has versions (one) and the permission check.
     """
     from governance import access
 
-    # Reports can be large: only the two shown get theirs (one more query).
+    # Reports can be large: only the two shown get theirs.
     history = list(runs_for(model, evaluations=True).defer("report")[:PANEL_HISTORY * 2])
     latest = {kind: next((run for run in history if run.kind == kind), None) for kind in MODEL_EVALUATION_KINDS}
     shown = {run.pk: run for run in latest.values() if run is not None}
