@@ -151,7 +151,7 @@ def _decode_key(encoded: str, *, source: str, position: int) -> bytes:
     return key
 
 
-def _read_key_file(path: Path, *, production: bool, source: str) -> KeyRing:
+def _read_key_file(path: Path, *, production: bool, source: str) -> list[tuple[str, bytes]]:
     try:
         info = path.stat()
         text = path.read_text(encoding="utf-8")
@@ -162,26 +162,31 @@ def _read_key_file(path: Path, *, production: bool, source: str) -> KeyRing:
         if production:
             raise ImproperlyConfigured(message)
         logger.warning(message)
-    return KeyRing(tuple(parse_entries(text, source=source)), source)
+    return parse_entries(text, source=source)
 
 
 _dev_key_lock = threading.Lock()
 
 
-def _development_key_file(data_dir: Path) -> Path:
-    """The generated development key, created once with 0600 (atomic with O_EXCL: two processes
+KEK_FILE_NOTE = (
+    "# Warden development key-encryption key, generated because neither WARDEN_KEK nor\n"
+    "# WARDEN_KEK_FILE is set. NOT FOR PRODUCTION. Every stored upload under this data\n"
+    "# directory is unreadable without this file: keep it with the data, never commit it.\n"
+)
+KEK_FILE_WARNING = ("No key-encryption key is configured (WARDEN_KEK or WARDEN_KEK_FILE): generated a "
+                    "development key at %s. Uploads are encrypted under it; set WARDEN_KEK in production.")
+
+
+def _development_key_file(data_dir: Path, *, name: str = DEV_KEY_FILE_NAME, note: str = KEK_FILE_NOTE,
+                          warning: str = KEK_FILE_WARNING) -> Path:
+    """A generated development key, created once with 0600 (atomic with O_EXCL: two processes
     starting together cannot each create a different key)."""
-    path = Path(data_dir) / DEV_KEY_FILE_NAME
+    path = Path(data_dir) / name
     with _dev_key_lock:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             key = base64.b64decode(generate_kek())
-            body = (
-                "# Warden development key-encryption key, generated because neither WARDEN_KEK nor\n"
-                "# WARDEN_KEK_FILE is set. NOT FOR PRODUCTION. Every stored upload under this data\n"
-                "# directory is unreadable without this file: keep it with the data, never commit it.\n"
-                f"{derived_key_id(key)} {base64.b64encode(key).decode('ascii')}\n"
-            )
+            body = note + f"{derived_key_id(key)} {base64.b64encode(key).decode('ascii')}\n"
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:
@@ -191,11 +196,7 @@ def _development_key_file(data_dir: Path) -> Path:
                     handle.write(body)
                     handle.flush()
                     os.fsync(handle.fileno())
-                logger.warning(
-                    "No key-encryption key is configured (WARDEN_KEK or WARDEN_KEK_FILE): generated a "
-                    "development key at %s. Uploads are encrypted under it; set WARDEN_KEK in production.",
-                    path,
-                )
+                logger.warning(warning, path)
     # Another process may have created the file a moment ago and still be writing it.
     for _ in range(50):
         if path.stat().st_size:
@@ -204,31 +205,45 @@ def _development_key_file(data_dir: Path) -> Path:
     return path
 
 
-def load_keyring(
-    *, environ: Mapping[str, str] | None = None, production: bool | None = None, data_dir: Path | None = None
-) -> KeyRing:
-    """The configured KEKs. ``production`` and ``data_dir`` default to the Django settings; pass them
-    to call this from settings.py itself (before settings are ready)."""
+def key_entries_from_environment(
+    *, env_key: str, env_file: str, purpose: str, environ: Mapping[str, str] | None = None,
+    production: bool | None = None, data_dir: Path | None = None, **development_file,
+) -> tuple[list[tuple[str, bytes]], str]:
+    """(key entries, where they came from) for a key given inline (``env_key``) or in a file
+    (``env_file``), never both; in development, a generated key file under ``data_dir``
+    (``development_file``: the ``name``, ``note`` and ``warning`` of ``_development_key_file``).
+    ``production`` and ``data_dir`` default to the Django settings; pass them to call this from
+    settings.py itself (before settings are ready)."""
     environ = os.environ if environ is None else environ
     if production is None or data_dir is None:
         from django.conf import settings
 
         production = bool(getattr(settings, "PRODUCTION", False)) if production is None else production
         data_dir = Path(getattr(settings, "DATA_DIR", ".")) if data_dir is None else data_dir
-    inline = environ.get(ENV_KEK, "").strip()
-    key_file = environ.get(ENV_KEK_FILE, "").strip()
+    inline = environ.get(env_key, "").strip()
+    key_file = environ.get(env_file, "").strip()
     if inline and key_file:
-        raise ImproperlyConfigured(f"set {ENV_KEK} or {ENV_KEK_FILE}, not both")
+        raise ImproperlyConfigured(f"set {env_key} or {env_file}, not both")
     if inline:
-        return KeyRing(tuple(parse_entries(inline, source=ENV_KEK)), ENV_KEK)
+        return parse_entries(inline, source=env_key), env_key
     if key_file:
-        return _read_key_file(Path(key_file), production=production, source=ENV_KEK_FILE)
+        return _read_key_file(Path(key_file), production=production, source=env_file), env_file
     if production:
-        raise ImproperlyConfigured(
-            f"{ENV_KEK} or {ENV_KEK_FILE} must hold the key-encryption key for stored files in production"
-        )
-    path = _development_key_file(Path(data_dir))
-    return _read_key_file(path, production=False, source=f"development key file {path}")
+        raise ImproperlyConfigured(f"{env_key} or {env_file} must hold {purpose} in production")
+    path = _development_key_file(Path(data_dir), **development_file)
+    source = f"development key file {path}"
+    return _read_key_file(path, production=False, source=source), source
+
+
+def load_keyring(
+    *, environ: Mapping[str, str] | None = None, production: bool | None = None, data_dir: Path | None = None
+) -> KeyRing:
+    """The configured KEKs (see ``key_entries_from_environment``)."""
+    entries, source = key_entries_from_environment(
+        env_key=ENV_KEK, env_file=ENV_KEK_FILE, purpose="the key-encryption key for stored files",
+        environ=environ, production=production, data_dir=data_dir,
+    )
+    return KeyRing(tuple(entries), source)
 
 
 _cache: dict[tuple, KeyRing] = {}

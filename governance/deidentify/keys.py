@@ -17,21 +17,19 @@ rotating the KEK must not change every pseudonym, and a pseudonym key is never r
 
 from __future__ import annotations
 
-import base64
-import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from governance.crypto.keys import derived_key_id, generate_kek, parse_entries
+from governance.crypto.keys import key_entries_from_environment
 
 ENV_KEY = "WARDEN_PSEUDONYM_KEY"
 ENV_KEY_FILE = "WARDEN_PSEUDONYM_KEY_FILE"
 DEV_KEY_FILE_NAME = "warden-dev.pseudonym.key"
-
-_lock = threading.Lock()
+DEV_KEY_FILE_NOTE = "# Warden development pseudonymisation key (NOT FOR PRODUCTION; never commit it).\n"
+DEV_KEY_FILE_WARNING = ("No pseudonymisation key is configured (WARDEN_PSEUDONYM_KEY or WARDEN_PSEUDONYM_KEY_FILE): "
+                        "generated a development key at %s.")
 
 
 @dataclass(frozen=True)
@@ -43,57 +41,13 @@ class PseudonymKey:
         return f"PseudonymKey(key_id={self.key_id!r})"
 
 
-def _from_text(text: str, source: str) -> PseudonymKey:
-    entries = parse_entries(text, source=source)
+def load_pseudonym_key(*, environ=None, production: bool | None = None, data_dir: Path | None = None) -> PseudonymKey:
+    entries, source = key_entries_from_environment(
+        env_key=ENV_KEY, env_file=ENV_KEY_FILE, purpose="the pseudonymisation key", environ=environ,
+        production=production, data_dir=data_dir,
+        name=DEV_KEY_FILE_NAME, note=DEV_KEY_FILE_NOTE, warning=DEV_KEY_FILE_WARNING,
+    )
     if len(entries) != 1:
         raise ImproperlyConfigured(f"{source} must hold exactly one pseudonymisation key, not {len(entries)}")
     key_id, key = entries[0]
     return PseudonymKey(key_id=key_id, key=key)
-
-
-def _dev_key_file(data_dir: Path) -> Path:
-    path = data_dir / DEV_KEY_FILE_NAME
-    with _lock:
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            key = base64.b64decode(generate_kek())
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                return path
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(
-                    "# Warden development pseudonymisation key (NOT FOR PRODUCTION; never commit it).\n"
-                    f"{derived_key_id(key)} {base64.b64encode(key).decode('ascii')}\n"
-                )
-    return path
-
-
-def load_pseudonym_key(*, environ=None, production: bool | None = None, data_dir: Path | None = None) -> PseudonymKey:
-    environ = os.environ if environ is None else environ
-    if production is None or data_dir is None:
-        from django.conf import settings
-
-        production = bool(getattr(settings, "PRODUCTION", False)) if production is None else production
-        data_dir = Path(getattr(settings, "DATA_DIR", ".")) if data_dir is None else data_dir
-    inline = environ.get(ENV_KEY, "").strip()
-    key_file = environ.get(ENV_KEY_FILE, "").strip()
-    if inline and key_file:
-        raise ImproperlyConfigured(f"set {ENV_KEY} or {ENV_KEY_FILE}, not both")
-    if inline:
-        return _from_text(inline, ENV_KEY)
-    if not key_file:
-        if production:
-            raise ImproperlyConfigured(
-                f"{ENV_KEY} or {ENV_KEY_FILE} must hold the pseudonymisation key in production"
-            )
-        key_file = str(_dev_key_file(Path(data_dir)))
-    path = Path(key_file)
-    try:
-        text = path.read_text(encoding="utf-8")
-        mode = path.stat().st_mode & 0o077
-    except OSError as exc:
-        raise ImproperlyConfigured(f"{ENV_KEY_FILE}: cannot read {path}: {exc.strerror or exc}") from None
-    if mode and production:
-        raise ImproperlyConfigured(f"{ENV_KEY_FILE}: {path} is readable by group or others; chmod 600 it")
-    return _from_text(text, f"pseudonymisation key file {path}")
