@@ -81,3 +81,16 @@ def client_for(client):
         return client
 
     return sign_in
+
+
+@pytest.fixture
+def api_for(client):
+    """``api_for(user)``: a test client that sends that user's API token, as a pipeline does."""
+    from rest_framework.authtoken.models import Token
+
+    def with_token(user):
+        token, _ = Token.objects.get_or_create(user=user)
+        client.defaults["HTTP_AUTHORIZATION"] = f"Token {token.key}"
+        return client
+
+    return with_token

@@ -3,22 +3,11 @@
 import json
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from assessments.approvals import services
 from assessments.models import LifecycleEvent, SignOff
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(client):
-    def as_user(user):
-        token, _ = Token.objects.get_or_create(user=user)
-        client.defaults["HTTP_AUTHORIZATION"] = f"Token {token.key}"
-        return client
-
-    return as_user
 
 
 def url(version):
@@ -29,18 +18,18 @@ def post(client, version, body):
     return client.post(url(version), data=json.dumps(body), content_type="application/json")
 
 
-def test_anonymous_401_outsider_404_read_only_403(client, api, outsider, auditor, ready_version):
+def test_anonymous_401_outsider_404_read_only_403(client, api_for, outsider, auditor, ready_version):
     assert client.get(url(ready_version)).status_code == 401
-    assert api(outsider).get(url(ready_version)).status_code == 404
-    assert post(api(outsider), ready_version, {"action": "submit"}).status_code == 404
-    reader = api(auditor)
+    assert api_for(outsider).get(url(ready_version)).status_code == 404
+    assert post(api_for(outsider), ready_version, {"action": "submit"}).status_code == 404
+    reader = api_for(auditor)
     assert reader.get(url(ready_version)).status_code == 200
     assert post(reader, ready_version, {"action": "submit"}).status_code == 403
     assert not LifecycleEvent.objects.exists()
 
 
-def test_a_pipeline_submits_then_deploys_once_approved(api, ml_lead, risk_manager, dpo, ready_version):
-    client = api(ml_lead)
+def test_a_pipeline_submits_then_deploys_once_approved(api_for, ml_lead, risk_manager, dpo, ready_version):
+    client = api_for(ml_lead)
     state = client.get(url(ready_version)).json()
     assert state["status"] == "draft" and state["missing_sign_offs"] == ["risk_manager", "dpo"]
     assert all(check["ok"] for check in state["checks"]) and state["checks"][0]["fix_url"].startswith("http")
@@ -57,7 +46,7 @@ def test_a_pipeline_submits_then_deploys_once_approved(api, ml_lead, risk_manage
     assert {s["role"] for s in state["sign_offs"]} == {"risk_manager", "dpo"}
 
 
-def test_rollback_and_retire_through_the_api(api, ml_lead, risk_manager, dpo, high_model):
+def test_rollback_and_retire_through_the_api(api_for, ml_lead, risk_manager, dpo, high_model):
     from tests.assessments.approvals.builders import make_ready, new_version
 
     first, second = new_version(high_model, version="1.0"), new_version(high_model, version="2.0")
@@ -67,7 +56,7 @@ def test_rollback_and_retire_through_the_api(api, ml_lead, risk_manager, dpo, hi
         services.version_sign_off(actor=risk_manager, version=version)
         services.version_sign_off(actor=dpo, version=version)
         services.version_deploy(actor=ml_lead, version=version)
-    client = api(ml_lead)
+    client = api_for(ml_lead)
     assert post(client, second, {"action": "rollback"}).status_code == 400  # a reason is required
     assert post(client, second, {"action": "rollback", "reason": "bad", "target": 99999}).status_code == 400
     assert post(client, second, {"action": "rollback", "reason": "bad", "target": "1"}).status_code == 400
@@ -79,19 +68,19 @@ def test_rollback_and_retire_through_the_api(api, ml_lead, risk_manager, dpo, hi
 
 
 @pytest.mark.parametrize("body", [{}, {"action": "approve-all"}, {"action": "submit", "note": 5}, []])
-def test_bad_input_is_a_400_and_nothing_moves(api, ml_lead, ready_version, body):
-    response = api(ml_lead).post(url(ready_version), data=json.dumps(body), content_type="application/json")
+def test_bad_input_is_a_400_and_nothing_moves(api_for, ml_lead, ready_version, body):
+    response = api_for(ml_lead).post(url(ready_version), data=json.dumps(body), content_type="application/json")
     assert response.status_code == 400 and response.json()["error"]
     ready_version.refresh_from_db()
     assert ready_version.status == "draft" and not LifecycleEvent.objects.exists() and not SignOff.objects.exists()
 
 
-def test_an_unmet_precondition_is_a_409_naming_it(api, ml_lead, risk_manager, dpo, ready_version):
+def test_an_unmet_precondition_is_a_409_naming_it(api_for, ml_lead, risk_manager, dpo, ready_version):
     from tests.assessments.approvals.builders import risk
 
     services.version_submit(actor=ml_lead, version=ready_version)
     services.version_sign_off(actor=risk_manager, version=ready_version)
     services.version_sign_off(actor=dpo, version=ready_version)
     risk(ready_version.model, level="critical")
-    response = post(api(ml_lead), ready_version, {"action": "deploy"})
+    response = post(api_for(ml_lead), ready_version, {"action": "deploy"})
     assert response.status_code == 409 and "No open critical or high risk" in response.json()["error"]

@@ -8,7 +8,6 @@ import json
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 
 from assessments.approvals import gate, services, signing
 from assessments.models import AssessmentKind, AssessmentStatus, RunKind
@@ -39,16 +38,6 @@ def approve(version, *signers):
 @pytest.fixture
 def approved(ready_version, risk_manager, dpo):
     return approve(ready_version, risk_manager, dpo)
-
-
-@pytest.fixture
-def api(client):
-    def as_user(user):
-        token, _ = Token.objects.get_or_create(user=user)
-        client.defaults["HTTP_AUTHORIZATION"] = f"Token {token.key}"
-        return client
-
-    return as_user
 
 
 def ask(version):
@@ -195,8 +184,8 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def test_the_signed_answer_verifies_with_the_published_key_and_fails_when_altered(approved, api, client, ml_lead):
-    answer = api(ml_lead).get(GATE, {"sha256": approved.artifact_sha256}).json()
+def test_the_signed_answer_verifies_with_the_published_key_and_fails_when_altered(approved, api_for, client, ml_lead):
+    answer = api_for(ml_lead).get(GATE, {"sha256": approved.artifact_sha256}).json()
     keys = client.get("/api/gate/jwks/", HTTP_AUTHORIZATION="").json()
     claims = signing.verify(answer["jws"], keys)
     assert claims == {key: value for key, value in answer.items() if key != "jws"}
@@ -215,8 +204,8 @@ def test_the_signed_answer_verifies_with_the_published_key_and_fails_when_altere
         signing.verify(answer["jws"], signing.jwks(other))
 
 
-def test_a_deny_is_signed_too(api, ml_lead):
-    answer = api(ml_lead).get(GATE, {"sha256": "a" * 64}).json()
+def test_a_deny_is_signed_too(api_for, ml_lead):
+    answer = api_for(ml_lead).get(GATE, {"sha256": "a" * 64}).json()
     assert answer["decision"] == "deny"
     assert signing.verify(answer["jws"], signing.jwks())["decision"] == "deny"
 
@@ -277,21 +266,21 @@ def test_anonymous_gets_401(client, approved):
     assert response.status_code == 401 and "error" in response.json()
 
 
-def test_an_outsider_is_denied_as_if_the_artifact_were_unknown(api, outsider, approved):
-    answer = api(outsider).get(GATE, {"sha256": approved.artifact_sha256}).json()
+def test_an_outsider_is_denied_as_if_the_artifact_were_unknown(api_for, outsider, approved):
+    answer = api_for(outsider).get(GATE, {"sha256": approved.artifact_sha256}).json()
     assert answer["decision"] == "deny" and answer["reasons"] == [gate.UNKNOWN] and answer["version"] is None
 
 
 @pytest.mark.parametrize("who", ["auditor", "ml_lead", "risk_manager"])
-def test_anyone_who_sees_the_model_gets_the_answer(request, api, approved, who):
-    response = api(request.getfixturevalue(who)).get(GATE, {"sha256": approved.artifact_sha256.upper()})
+def test_anyone_who_sees_the_model_gets_the_answer(request, api_for, approved, who):
+    response = api_for(request.getfixturevalue(who)).get(GATE, {"sha256": approved.artifact_sha256.upper()})
     assert response.status_code == 200 and response.json()["decision"] == "allow"
     assert response["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("value", ["", "abc", "g" * 64, "0" * 63, "0" * 65, "../../etc/passwd"])
-def test_a_malformed_hash_is_a_400(api, ml_lead, value):
-    response = api(ml_lead).get(GATE, {"sha256": value})
+def test_a_malformed_hash_is_a_400(api_for, ml_lead, value):
+    response = api_for(ml_lead).get(GATE, {"sha256": value})
     assert response.status_code == 400 and response.json()["fields"]["sha256"]
 
 
@@ -301,8 +290,8 @@ def test_the_jwks_is_public_and_holds_no_private_part(client):
     assert key["kty"] == "OKP" and key["alg"] == "Ed25519" and "d" not in key
 
 
-def test_the_gate_reads_a_fixed_number_of_queries(api, approved, ml_lead, django_assert_max_num_queries):
-    client = api(ml_lead)
+def test_the_gate_reads_a_fixed_number_of_queries(api_for, approved, ml_lead, django_assert_max_num_queries):
+    client = api_for(ml_lead)
     client.get(GATE, {"sha256": approved.artifact_sha256})
     # Token, access profile (grants, unit tree), the version, runs, assessments, risks, training, sign-offs, events.
     with django_assert_max_num_queries(14):

@@ -7,7 +7,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from django.core import mail
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 
 from assessments.models import AlertKind, MonitoringAlert, MonitoringWindow, Risk
 from assessments.monitoring import notify
@@ -15,16 +14,6 @@ from tests.assessments.approvals.builders import new_version
 from tests.assessments.monitoring.builders import fair_labels, report
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(client):
-    def as_user(user):
-        token, _ = Token.objects.get_or_create(user=user)
-        client.defaults["HTTP_AUTHORIZATION"] = f"Token {token.key}"
-        return client
-
-    return as_user
 
 
 def windows_url(version):
@@ -42,8 +31,8 @@ def test_anonymous_gets_401(client, deployed):
     assert client.get(windows_url(deployed)).status_code == 401
 
 
-def test_an_outsider_and_an_unknown_version_get_404(api, outsider, deployed):
-    client = api(outsider)
+def test_an_outsider_and_an_unknown_version_get_404(api_for, outsider, deployed):
+    client = api_for(outsider)
     assert post(client, deployed, report(0)).status_code == 404
     assert client.get(windows_url(deployed)).status_code == 404
     assert client.post("/api/monitoring/versions/999999/windows/", data="{}", content_type="application/json"
@@ -51,16 +40,16 @@ def test_an_outsider_and_an_unknown_version_get_404(api, outsider, deployed):
     assert not MonitoringWindow.objects.exists()
 
 
-def test_read_only_may_list_but_not_report(api, auditor, deployed):
-    client = api(auditor)
+def test_read_only_may_list_but_not_report(api_for, auditor, deployed):
+    client = api_for(auditor)
     assert client.get(windows_url(deployed)).status_code == 200
     response = post(client, deployed, report(0))
     assert response.status_code == 403 and response.json()["error"]
     assert not MonitoringWindow.objects.exists()
 
 
-def test_the_ml_lead_reports_and_reads_back(api, ml_lead, deployed):
-    client = api(ml_lead)
+def test_the_ml_lead_reports_and_reads_back(api_for, ml_lead, deployed):
+    client = api_for(ml_lead)
     response = post(client, deployed, report(0, labels=fair_labels()))
     assert response.status_code == 201, response.json()
     window = response.json()
@@ -104,9 +93,9 @@ def webhook():
 
 
 def test_drift_raises_an_alert_that_opens_a_risk_emails_and_posts_a_signed_webhook(
-        api, ml_lead, risk_manager, deployed, webhook, django_capture_on_commit_callbacks):
+        api_for, ml_lead, risk_manager, deployed, webhook, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        response = post(api(ml_lead), deployed, report(0, shift=25_000))
+        response = post(api_for(ml_lead), deployed, report(0, shift=25_000))
     assert response.status_code == 201
     body = response.json()
     assert body["drift"]["income"]["psi"] > 0.2 and body["drift"]["region"]["psi"] < 0.05
@@ -124,24 +113,24 @@ def test_drift_raises_an_alert_that_opens_a_risk_emails_and_posts_a_signed_webho
     assert (alert.email_status, alert.webhook_status) == ("sent", "sent")
 
 
-def test_a_new_drift_alert_joins_the_open_risk(api, ml_lead, deployed):
-    client = api(ml_lead)
+def test_a_new_drift_alert_joins_the_open_risk(api_for, ml_lead, deployed):
+    client = api_for(ml_lead)
     post(client, deployed, report(0, shift=25_000))
     post(client, deployed, report(1, shift=30_000))
     assert MonitoringAlert.objects.count() == 2
     assert Risk.objects.filter(title__startswith="Production input drift").count() == 1
 
 
-def test_a_failing_webhook_is_recorded_not_lost(api, ml_lead, deployed, django_capture_on_commit_callbacks):
+def test_a_failing_webhook_is_recorded_not_lost(api_for, ml_lead, deployed, django_capture_on_commit_callbacks):
     unreachable = {"WARDEN_ALERT_WEBHOOK_URL": "http://127.0.0.1:9/nothing", "WARDEN_ALERT_WEBHOOK_SECRET": "s" * 40}
     with override_settings(**unreachable), django_capture_on_commit_callbacks(execute=True):
-        post(api(ml_lead), deployed, report(0, shift=25_000))
+        post(api_for(ml_lead), deployed, report(0, shift=25_000))
     alert = MonitoringAlert.objects.get()
     assert alert.webhook_status == "failed" and alert.webhook_attempts == 1 and alert.webhook_error
 
 
-def test_labels_arriving_later_compute_accuracy_and_fairness_alerts(api, ml_lead, deployed):
-    client = api(ml_lead)
+def test_labels_arriving_later_compute_accuracy_and_fairness_alerts(api_for, ml_lead, deployed):
+    client = api_for(ml_lead)
     window = post(client, deployed, report(0)).json()
     labels_url = f"/api/monitoring/windows/{window['id']}/labels/"
     unfair = fair_labels(accuracy=0.8, female=100, male=220)
@@ -157,15 +146,15 @@ def test_labels_arriving_later_compute_accuracy_and_fairness_alerts(api, ml_lead
     assert MonitoringWindow.objects.get().accuracy == 0.8
 
 
-def test_an_error_spike_raises_an_alert(api, ml_lead, deployed):
-    post(api(ml_lead), deployed, report(0, requests=1000, errors=200))
+def test_an_error_spike_raises_an_alert(api_for, ml_lead, deployed):
+    post(api_for(ml_lead), deployed, report(0, requests=1000, errors=200))
     assert MonitoringAlert.objects.get().kind == AlertKind.ERRORS
 
 
 # --- idempotency and order --------------------------------------------------------------------------------------------
 
-def test_the_same_key_and_report_twice_is_recorded_once(api, ml_lead, deployed):
-    client = api(ml_lead)
+def test_the_same_key_and_report_twice_is_recorded_once(api_for, ml_lead, deployed):
+    client = api_for(ml_lead)
     body = report(0, shift=25_000)
     first = post(client, deployed, body)
     again = post(client, deployed, body)
@@ -174,8 +163,8 @@ def test_the_same_key_and_report_twice_is_recorded_once(api, ml_lead, deployed):
     assert MonitoringWindow.objects.count() == 1 and MonitoringAlert.objects.count() == 1
 
 
-def test_the_same_key_with_another_report_is_a_conflict(api, ml_lead, deployed):
-    client = api(ml_lead)
+def test_the_same_key_with_another_report_is_a_conflict(api_for, ml_lead, deployed):
+    client = api_for(ml_lead)
     post(client, deployed, report(0, key="k1"))
     response = post(client, deployed, report(1, key="k1"))
     assert response.status_code == 409 and "idempotency key" in response.json()["error"]
@@ -183,10 +172,10 @@ def test_the_same_key_with_another_report_is_a_conflict(api, ml_lead, deployed):
 
 
 @pytest.mark.parametrize("second_hour, start_offset", [(0, 0), (-1, 0), (0, 30)])
-def test_windows_out_of_order_or_overlapping_are_refused(api, ml_lead, deployed, second_hour, start_offset):
+def test_windows_out_of_order_or_overlapping_are_refused(api_for, ml_lead, deployed, second_hour, start_offset):
     import datetime as dt
 
-    client = api(ml_lead)
+    client = api_for(ml_lead)
     assert post(client, deployed, report(1)).status_code == 201
     body = report(second_hour + 1, key="later")
     if start_offset:
@@ -199,9 +188,9 @@ def test_windows_out_of_order_or_overlapping_are_refused(api, ml_lead, deployed,
     assert MonitoringWindow.objects.count() == 1
 
 
-def test_a_version_that_is_not_deployed_cannot_report(api, ml_lead, high_model):
+def test_a_version_that_is_not_deployed_cannot_report(api_for, ml_lead, high_model):
     draft = new_version(high_model)
-    response = post(api(ml_lead), draft, report(0))
+    response = post(api_for(ml_lead), draft, report(0))
     assert response.status_code == 409 and "not deployed" in response.json()["error"]
 
 
@@ -262,43 +251,43 @@ BAD = {
 
 
 @pytest.mark.parametrize("name", BAD)
-def test_absurd_values_are_a_400_naming_the_field_and_nothing_is_recorded(api, ml_lead, deployed, name):
+def test_absurd_values_are_a_400_naming_the_field_and_nothing_is_recorded(api_for, ml_lead, deployed, name):
     change, field = BAD[name]
     body = report(0, labels=fair_labels())
     change(body)
-    response = post(api(ml_lead), deployed, body)
+    response = post(api_for(ml_lead), deployed, body)
     assert response.status_code == 400, response.json()
     assert field in response.json()["fields"], response.json()
     assert not MonitoringWindow.objects.exists() and not MonitoringAlert.objects.exists()
 
 
 @pytest.mark.parametrize("raw", ["not json", "[]", '{"request_count": NaN}', "null"])
-def test_malformed_json_is_a_400(api, ml_lead, deployed, raw):
-    response = api(ml_lead).post(windows_url(deployed), data=raw, content_type="application/json")
+def test_malformed_json_is_a_400(api_for, ml_lead, deployed, raw):
+    response = api_for(ml_lead).post(windows_url(deployed), data=raw, content_type="application/json")
     assert response.status_code == 400 and response.json()["error"]
     assert not MonitoringWindow.objects.exists()
 
 
-def test_an_oversized_report_is_refused_before_it_is_parsed(api, ml_lead, deployed, settings):
+def test_an_oversized_report_is_refused_before_it_is_parsed(api_for, ml_lead, deployed, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100_000
     body = report(0)
     body["features"] = {f"f{i}": {"counts": {f"value-{j}": 1 for j in range(200)}} for i in range(40)}
     raw = json.dumps(body)
     assert len(raw) > 100_000
-    response = api(ml_lead).post(windows_url(deployed), data=raw, content_type="application/json")
+    response = api_for(ml_lead).post(windows_url(deployed), data=raw, content_type="application/json")
     assert response.status_code in (400, 413)
     assert not MonitoringWindow.objects.exists()
 
 
-def test_the_labels_ladder(client, api, ml_lead, auditor, outsider, deployed):
-    window = post(api(ml_lead), deployed, report(0)).json()
+def test_the_labels_ladder(client, api_for, ml_lead, auditor, outsider, deployed):
+    window = post(api_for(ml_lead), deployed, report(0)).json()
     url = f"/api/monitoring/windows/{window['id']}/labels/"
     body = json.dumps(fair_labels())
     client.defaults.pop("HTTP_AUTHORIZATION", None)
     assert client.post(url, data=body, content_type="application/json").status_code == 401
-    assert api(outsider).post(url, data=body, content_type="application/json").status_code == 404
-    assert api(auditor).post(url, data=body, content_type="application/json").status_code == 403
-    assert api(ml_lead).post("/api/monitoring/windows/999999/labels/", data=body,
+    assert api_for(outsider).post(url, data=body, content_type="application/json").status_code == 404
+    assert api_for(auditor).post(url, data=body, content_type="application/json").status_code == 403
+    assert api_for(ml_lead).post("/api/monitoring/windows/999999/labels/", data=body,
                              content_type="application/json").status_code == 404
     assert MonitoringWindow.objects.get().labels_received_at is None
-    assert api(ml_lead).post(url, data=body, content_type="application/json").status_code == 200
+    assert api_for(ml_lead).post(url, data=body, content_type="application/json").status_code == 200
