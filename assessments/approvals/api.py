@@ -6,19 +6,41 @@ kept must not need credentials to do so.
 
 from __future__ import annotations
 
+from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.authentication import TokenAuthentication
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from assessments.approvals import gate, signing
+from assessments.approvals import gate, gate_cache, signing
 from governance.api.authentication import API_AUTHENTICATION
 from governance.api.views import READ_ERRORS, WRITE_ERRORS, ErrorSerializer
 
 
+def _token_key(request) -> str | None:
+    """The key of an ``Authorization: Token KEY`` header, parsed as DRF's TokenAuthentication does."""
+    parts = request.META.get("HTTP_AUTHORIZATION", "").split()
+    if len(parts) == 2 and parts[0].lower() == TokenAuthentication.keyword.lower():
+        return parts[1]
+    return None
+
+
+def _gate_response(answer: dict) -> JsonResponse:
+    return JsonResponse(answer, json_dumps_params={"ensure_ascii": False, "separators": (",", ":")},
+                        headers={"Cache-Control": "no-store"})
+
+
 class GateView(APIView):
+    """Answers from ``gate_cache`` when the same token asked about the same artifact and nothing changed since.
+
+    The cached path skips DRF's request handling altogether (the token was checked when the decision
+    was worked out, and deleting it or deactivating its user makes the entry stale); everything else
+    (session use, a first question, bad input) goes through DRF as usual.
+    """
+
     authentication_classes = API_AUTHENTICATION
     permission_classes = [IsAuthenticated]
     renderer_classes = [JSONRenderer]
@@ -41,8 +63,29 @@ class GateView(APIView):
             sha256 = gate.normalise_sha256(request.query_params.get("sha256"))
         except ValueError as exc:
             return Response({"error": str(exc), "fields": {"sha256": [str(exc)]}}, status=400)
-        answer = gate.signed_gate_answer(sha256=sha256, user=request.user)
-        return Response(answer, headers={"Cache-Control": "no-store"})
+        decision = gate.gate_decision(sha256=sha256, user=request.user)
+        pending = getattr(request, "gate_cache_pending", None)
+        if pending is not None and isinstance(request.successful_authenticator, TokenAuthentication):
+            token_key, generation = pending
+            if getattr(request.auth, "key", None) == token_key:
+                gate_cache.remember(token_key, sha256, generation=generation, username=request.user.get_username(),
+                                    decision=decision)
+        return _gate_response(gate.issue(decision, asked_by=request.user.get_username()))
+
+    def dispatch(self, request, *args, **kwargs):
+        token_key = _token_key(request) if request.method == "GET" and gate_cache.enabled() else None
+        if token_key is not None:
+            try:
+                sha256 = gate.normalise_sha256(request.GET.get("sha256"))
+            except ValueError:
+                sha256 = None  # DRF answers the 400
+            if sha256 is not None:
+                entry, generation = gate_cache.lookup(token_key, sha256)
+                if entry is not None:
+                    return _gate_response(gate.issue(entry["decision"], asked_by=entry["username"]))
+                # Read before the database, so that a change committed meanwhile makes this entry stale.
+                request.gate_cache_pending = (token_key, generation)
+        return super().dispatch(request, *args, **kwargs)
 
 
 class GateKeysView(APIView):

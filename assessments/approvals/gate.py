@@ -95,11 +95,13 @@ def _approval_record(version: ModelVersion, sign_offs) -> dict:
 
 
 def gate_decision(*, sha256: str, user=None) -> dict:
-    """The gate's answer as a dict (unsigned); ``user`` None means the whole inventory (the command)."""
-    now = timezone.now()
+    """The decision as a dict, unsigned and without ``iat``/``jti`` (``issue`` adds them).
+
+    ``user`` None means the whole inventory (the command).
+    """
     answer: dict = {
-        "iss": settings.WARDEN_BASE_URL, "iat": int(now.timestamp()), "jti": uuid.uuid4().hex,
-        "sha256": sha256, "decision": DENY, "reasons": [], "version": None, "checks": [], "approval": None,
+        "iss": settings.WARDEN_BASE_URL, "sha256": sha256, "decision": DENY, "reasons": [], "version": None,
+        "checks": [], "approval": None,
     }
     version = _candidate(sha256, user)
     if version is None:
@@ -135,14 +137,19 @@ def gate_decision(*, sha256: str, user=None) -> dict:
     return answer
 
 
-def signed_gate_answer(*, sha256: str, user=None) -> dict:
-    """The answer with its JWS (the token's payload is exactly the answer's claims).
+def issue(decision: dict, *, asked_by: str) -> dict:
+    """The answer to one request: the decision stamped with its time and a unique id, and its JWS.
 
-    Each answer is logged with its ``jti`` (not written to the hash-chained audit trail: pipelines ask
-    often, and every append there is serialised), so a kept answer can be matched to the request.
+    The token's payload is exactly the answer's claims. Each answer is logged with its ``jti`` (not
+    written to the hash-chained audit trail: pipelines ask often, and every append there is
+    serialised), so a kept answer can be matched to the request.
     """
-    answer = gate_decision(sha256=sha256, user=user)
-    logger.info("gate %s sha256=%s version=%s asked_by=%s jti=%s", answer["decision"], sha256,
-                (answer["version"] or {}).get("id"), user.get_username() if user is not None else "command",
-                answer["jti"])
+    answer = {**decision, "iat": int(timezone.now().timestamp()), "jti": uuid.uuid4().hex}
+    logger.info("gate %s sha256=%s version=%s asked_by=%s jti=%s", answer["decision"], answer["sha256"],
+                (answer["version"] or {}).get("id"), asked_by, answer["jti"])
     return {**answer, "jws": signing.sign(answer)}
+
+
+def signed_gate_answer(*, sha256: str, user=None) -> dict:
+    return issue(gate_decision(sha256=sha256, user=user),
+                 asked_by=user.get_username() if user is not None else "command")

@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from assessments.access import can_run_assessments
+from assessments.approvals import gate_cache
 from assessments.approvals.checks import Check, version_checks
 from assessments.approvals.policy import required_roles
 from assessments.models import LifecycleAction, LifecycleEvent, SignOff, SignOffDecision
@@ -101,6 +102,7 @@ def _move(*, actor, version: ModelVersion, to: str, action: str, reason: str = "
     before = version.status
     ModelVersion.objects.filter(pk=version.pk).update(status=to, status_changed_at=now,
                                                       review_cycle=version.review_cycle)
+    gate_cache.invalidate()
     version.status, version.status_changed_at = to, now
     event = LifecycleEvent.objects.create(
         model_version=version, action=action, from_status=before, to_status=to, review_cycle=version.review_cycle,

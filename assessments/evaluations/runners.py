@@ -11,6 +11,7 @@ import logging
 
 from django.utils import timezone
 
+from assessments.approvals import gate_cache
 from assessments.evaluations.runs import FindingData, RunContext, RunFailure, RunOutcome
 from assessments.models import EvaluationRun, RunKind, RunStatus
 from governance.models import Dataset, DatasetVersion, MLModel
@@ -155,6 +156,7 @@ def apply_data_categories(run: EvaluationRun, *, personal: bool, cardholder: boo
         fields = {name: True for name, found in wanted.items() if found and not getattr(model, name)}
         if fields:
             MLModel.objects.filter(pk=model.pk).update(**fields, updated_at=now)
+            gate_cache.invalidate()  # the model's data categories decide whether a DPIA is needed
             audit_record(actor=None, action=AuditAction.UPDATE, obj=model,
                          changes={**{name: [False, True] for name in fields}, "reason": reason,
                                   "inherited_from": str(version)})

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from assessments.approvals import gate_cache
 from governance.access import Capability, _descendants_by_unit, access_profile
 from governance.models import BusinessUnit, RoleGrant
 from governance.models.audit import AuditAction
@@ -321,6 +322,8 @@ def training_assignments_sync(*, user=None, user_ids: list[int] | None = None, t
             ).update(status=AssignmentStatus.OVERDUE)
             report.overdue += late
             if created or late:
+                # Queryset updates send no signals: the gate's cached answers read the owners' training.
+                gate_cache.invalidate()
                 # One entry per batch: the rows themselves say who got what.
                 audit_record(actor=actor, action=AuditAction.CREATE, object_type="training.Assignment",
                              object_repr="Training assignments sync", changes={
