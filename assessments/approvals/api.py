@@ -66,10 +66,10 @@ class GateView(APIView):
         decision = gate.gate_decision(sha256=sha256, user=request.user)
         pending = getattr(request, "gate_cache_pending", None)
         if pending is not None and isinstance(request.successful_authenticator, TokenAuthentication):
-            token_key, generation = pending
+            token_key, generations = pending
             if getattr(request.auth, "key", None) == token_key:
-                gate_cache.remember(token_key, sha256, generation=generation, username=request.user.get_username(),
-                                    decision=decision)
+                gate_cache.remember(token_key, sha256, generations=generations,
+                                    username=request.user.get_username(), decision=decision)
         return _gate_response(gate.issue(decision, asked_by=request.user.get_username()))
 
     def dispatch(self, request, *args, **kwargs):
@@ -80,11 +80,11 @@ class GateView(APIView):
             except ValueError:
                 sha256 = None  # DRF answers the 400
             if sha256 is not None:
-                entry, generation = gate_cache.lookup(token_key, sha256)
+                entry, generations = gate_cache.lookup(token_key, sha256)
                 if entry is not None:
                     return _gate_response(gate.issue(entry["decision"], asked_by=entry["username"]))
                 # Read before the database, so that a change committed meanwhile makes this entry stale.
-                request.gate_cache_pending = (token_key, generation)
+                request.gate_cache_pending = (token_key, generations)
         return super().dispatch(request, *args, **kwargs)
 
 

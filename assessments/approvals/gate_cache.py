@@ -2,17 +2,23 @@
 
 Admission controllers and deploy jobs ask about the same few artifacts many times a minute; working
 the decision out again costs about ten queries each time. The *unsigned* decision is cached per
-(API token, SHA-256, day); every answer still gets a fresh ``iat``, ``jti`` and signature.
+(API token, SHA-256, day, configuration); every answer still gets a fresh ``iat``, ``jti`` and signature.
 
-Correctness rests on one counter, the gate *generation*, kept in the shared cache (Redis in
-production): a cached decision is used only while the generation it was worked out under is still
-current, and any change to what the gate reads (versions, runs, assessments, risks, sign-offs,
-lifecycle events, training, grants, tokens, users: see ``watched_models``) bumps it once its
-transaction commits. The generation is read *before* the database: a decision worked out while a
-change commits is stored under the old generation, which the bump then makes unusable. The entry's
-expiry (``WARDEN_GATE_CACHE_SECONDS``) only bounds the damage of a change made behind Django's back
-(raw SQL, a lost bump while Redis was down); the day in the key covers training that falls due at
-midnight.
+Correctness rests on generation counters in the shared cache (Redis in production): one for the
+whole gate, one per artifact SHA-256. A cached decision is used only while both generations it was
+worked out under are still current, and every change to what the gate reads bumps one of them once
+its transaction commits (``watched_models``):
+
+* a run, sign-off or lifecycle event: the artifact of its version;
+* an assessment, a risk or the model itself: the artifacts of every version of the model;
+* a training assignment: the artifacts of the models its person owns (most people own none, so
+  staff taking their training empties nothing);
+* anything else (versions, users, tokens, grants, business units, modules): the whole gate.
+
+The generations are read *before* the database, so a decision worked out while a change commits is
+stored under the old generation, which the bump then makes unusable. The entry's expiry
+(``WARDEN_GATE_CACHE_SECONDS``) only bounds the damage of a change made behind Django's back (raw
+SQL, a bump lost while Redis was down); the day in the key covers training that falls due at midnight.
 
 The cache must be shared by every process that serves the gate or changes its inputs, so it is off
 unless the cache backend is shared (Redis), or the setting turns it on explicitly (tests, a
@@ -61,33 +67,42 @@ def entry_key(token_key: str, sha256: str) -> str:
     return f"warden:gate:answer:{token_digest}:{sha256}:{timezone.localdate().isoformat()}:{configuration}"
 
 
-def lookup(token_key: str, sha256: str) -> tuple[dict | None, int | None]:
-    """(the cached entry if still current, the current generation); (None, None) when the cache fails.
+def artifact_generation_key(sha256: str) -> str:
+    return f"warden:gate:generation:{sha256}"
+
+
+def lookup(token_key: str, sha256: str) -> tuple[dict | None, tuple | None]:
+    """(the cached entry if still current, the current generations); (None, None) when the cache fails.
 
     One round trip on a hit. A missing generation (first use, or evicted) starts again from the
     clock in nanoseconds, so it never lands on a number an old entry carries.
     """
-    key = entry_key(token_key, sha256)
+    keys = [GENERATION_KEY, artifact_generation_key(sha256)]
+    entry_name = entry_key(token_key, sha256)
     try:
-        found = cache.get_many([GENERATION_KEY, key])
-        generation = found.get(GENERATION_KEY)
-        if generation is None:
-            cache.add(GENERATION_KEY, time.time_ns(), timeout=None)
-            return None, cache.get(GENERATION_KEY)
+        found = cache.get_many([*keys, entry_name])
+        missing = [key for key in keys if key not in found]
+        if missing:
+            for key in missing:
+                cache.add(key, time.time_ns(), timeout=None)
+            found.update(cache.get_many(missing))
     except Exception:  # noqa: BLE001 - the cache is an accelerator, never a dependency
         logger.warning("gate cache unavailable; answering from the database", exc_info=True)
         return None, None
-    entry = found.get(key)
-    if entry is not None and entry.get("generation") == generation:
-        return entry, generation
-    return None, generation
+    generations = tuple(found.get(key) for key in keys)
+    if None in generations:
+        return None, None
+    entry = found.get(entry_name)
+    if entry is not None and tuple(entry.get("generations", ())) == generations:
+        return entry, generations
+    return None, generations
 
 
-def remember(token_key: str, sha256: str, *, generation: int | None, username: str, decision: dict) -> None:
-    """Keep ``decision`` (without ``iat``/``jti``) under the generation read before it was worked out."""
-    if generation is None:
+def remember(token_key: str, sha256: str, *, generations: tuple | None, username: str, decision: dict) -> None:
+    """Keep ``decision`` (without ``iat``/``jti``) under the generations read before it was worked out."""
+    if generations is None:
         return
-    entry = {"generation": generation, "username": username,
+    entry = {"generations": list(generations), "username": username,
              "decision": {k: v for k, v in decision.items() if k not in ("iat", "jti")}}
     try:
         cache.set(entry_key(token_key, sha256), entry, timeout=_timeout())
@@ -95,24 +110,42 @@ def remember(token_key: str, sha256: str, *, generation: int | None, username: s
         logger.warning("gate cache unavailable; answer not kept", exc_info=True)
 
 
-def _bump() -> None:
+def _bump_key(key: str) -> None:
     try:
-        try:
-            cache.incr(GENERATION_KEY)
-        except ValueError:  # no generation yet: nothing cached under one either
-            cache.add(GENERATION_KEY, time.time_ns(), timeout=None)
+        cache.incr(key)
+    except ValueError:  # no generation yet: nothing is cached under one either
+        cache.add(key, time.time_ns(), timeout=None)
+
+
+def _bump(version_ids=(), model_ids=(), owner_ids=()) -> None:
+    from django.db.models import Q
+
+    from governance.models import ModelVersion
+
+    try:
+        if not (version_ids or model_ids or owner_ids):
+            keys = [GENERATION_KEY]
+        else:
+            scope = Q(pk__in=version_ids) | Q(model_id__in=model_ids) | Q(model__owner_id__in=owner_ids)
+            keys = [artifact_generation_key(sha) for sha in
+                    set(ModelVersion.objects.filter(scope).values_list("artifact_sha256", flat=True))]
+        for key in keys:
+            _bump_key(key)
     except Exception:  # noqa: BLE001 - entries then expire on their own
-        logger.warning("gate cache: could not bump the generation", exc_info=True)
+        logger.warning("gate cache: could not bump a generation", exc_info=True)
 
 
-def invalidate(using: str = DEFAULT_DB_ALIAS) -> None:
-    """Make every cached decision stale once the current transaction commits (at once outside one).
+def invalidate(using: str = DEFAULT_DB_ALIAS, *, version_ids=(), model_ids=(), owner_ids=()) -> None:
+    """Make the cached decisions about these versions, these models' versions and the versions of
+    the models these people own stale once the current transaction commits (at once outside one).
+    Named nothing: every cached decision.
 
     A transaction that saves many watched rows bumps once per row: an INCR each, cheaper than
     keeping track, and nothing cached survives any of them.
     """
     if enabled():
-        transaction.on_commit(_bump, using=using)
+        transaction.on_commit(functools.partial(_bump, tuple(version_ids), tuple(model_ids), tuple(owner_ids)),
+                              using=using)
 
 
 # --- what the gate reads ------------------------------------------------------------------------------------------
@@ -138,11 +171,29 @@ def watched_models() -> list:
     return [apps.get_model(name) for name in names] + [get_user_model()]
 
 
+SKIP = object()
+
+# The decisions a change can affect, by the model changed (see the module's docstring); others: all of them.
+SCOPES = {
+    "assessments.EvaluationRun": lambda run: {"version_ids": [run.model_version_id]} if run.model_version_id else SKIP,
+    "assessments.SignOff": lambda sign_off: {"version_ids": [sign_off.model_version_id]},
+    "assessments.LifecycleEvent": lambda event: {"version_ids": [event.model_version_id]},
+    # A risk's or an assessment's model is chosen when it is created and never changes.
+    "assessments.Assessment": lambda assessment: {"model_ids": [assessment.model_id]} if assessment.model_id else SKIP,
+    "assessments.Risk": lambda risk: {"model_ids": [risk.model_id]} if risk.model_id else SKIP,
+    "governance.MLModel": lambda model: {"model_ids": [model.pk]},
+    "training.Assignment": lambda assignment: {"owner_ids": [assignment.user_id]},
+}
+
+
 def _on_change(sender, instance=None, update_fields=None, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
-    ignored = IGNORED_FIELDS.get(sender._meta.label)
+    label = sender._meta.label
+    ignored = IGNORED_FIELDS.get(label)
     if update_fields and ignored and set(update_fields) <= ignored:
         return
-    invalidate(using)
+    scope = SCOPES[label](instance) if label in SCOPES else {}
+    if scope is not SKIP:
+        invalidate(using, **scope)
 
 
 def connect_signals() -> None:

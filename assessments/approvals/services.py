@@ -102,7 +102,7 @@ def _move(*, actor, version: ModelVersion, to: str, action: str, reason: str = "
     before = version.status
     ModelVersion.objects.filter(pk=version.pk).update(status=to, status_changed_at=now,
                                                       review_cycle=version.review_cycle)
-    gate_cache.invalidate()
+    gate_cache.invalidate(version_ids=[version.pk])
     version.status, version.status_changed_at = to, now
     event = LifecycleEvent.objects.create(
         model_version=version, action=action, from_status=before, to_status=to, review_cycle=version.review_cycle,

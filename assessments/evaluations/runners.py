@@ -156,7 +156,7 @@ def apply_data_categories(run: EvaluationRun, *, personal: bool, cardholder: boo
         fields = {name: True for name, found in wanted.items() if found and not getattr(model, name)}
         if fields:
             MLModel.objects.filter(pk=model.pk).update(**fields, updated_at=now)
-            gate_cache.invalidate()  # the model's data categories decide whether a DPIA is needed
+            gate_cache.invalidate(model_ids=[model.pk])  # the model's data categories decide whether a DPIA is needed
             audit_record(actor=None, action=AuditAction.UPDATE, obj=model,
                          changes={**{name: [False, True] for name in fields}, "reason": reason,
                                   "inherited_from": str(version)})

@@ -53,12 +53,19 @@ def _as(browser, live_server, login, username):
 
 
 def test_risk_manager_approves_after_the_ml_lead_fixes_the_last_condition(
-        browser, live_server, login, screenshot, credit_version):
+        browser, live_server, login, screenshot, credit_version, settings):
     version = credit_version
     approval = f"/assessments/models/{version.model_id}/versions/{version.pk}/approval/"
+    # The pipeline has asked already and been denied; with the gate's cache on, its next question must
+    # still see every change made in the browser below.
+    settings.WARDEN_GATE_CACHE_SECONDS = 60
+    token, _ = Token.objects.get_or_create(user=version.created_by)
+    pipeline = {"Authorization": f"Token {token.key}"}
+    gate_url = f"/api/gate/?sha256={version.artifact_sha256}"
 
     # The ML lead sees the one unmet condition and follows its link to fix it.
     context, page = _as(browser, live_server, login, "mllead")
+    assert page.request.get(gate_url, headers=pipeline).json()["decision"] == "deny"
     page.goto(approval)
     unmet = page.locator("#check-artifact_scan")
     expect(unmet).to_contain_text("No artifact scan of this version has finished yet.")
@@ -107,11 +114,11 @@ def test_risk_manager_approves_after_the_ml_lead_fixes_the_last_condition(
     expect(page.locator("#signoff-risk_manager")).to_contain_text("Residual risks accepted")
     screenshot(page, "approval-3-approved-gate-allows")
 
-    # A pipeline asks the gate with a token and keeps a signed answer it can verify.
-    token, _ = Token.objects.get_or_create(user=version.created_by)
-    answer = page.request.get(f"/api/gate/?sha256={version.artifact_sha256}",
-                              headers={"Authorization": f"Token {token.key}"}).json()
+    # The pipeline asks again (twice: the second answer comes from the cache) and keeps a signed answer.
+    answer = page.request.get(gate_url, headers=pipeline).json()
     assert answer["decision"] == "allow", answer["reasons"]
+    again = page.request.get(gate_url, headers=pipeline).json()
+    assert again["decision"] == "allow" and again["jti"] != answer["jti"]
     assert [s["role"] for s in answer["approval"]["sign_offs"]] == ["dpo", "risk_manager"]
     keys = page.request.get("/api/gate/jwks/").json()
     assert signing.verify(answer["jws"], keys)["decision"] == "allow"

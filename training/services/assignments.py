@@ -323,7 +323,7 @@ def training_assignments_sync(*, user=None, user_ids: list[int] | None = None, t
             report.overdue += late
             if created or late:
                 # Queryset updates send no signals: the gate's cached answers read the owners' training.
-                gate_cache.invalidate()
+                gate_cache.invalidate(owner_ids=chunk)
                 # One entry per batch: the rows themselves say who got what.
                 audit_record(actor=actor, action=AuditAction.CREATE, object_type="training.Assignment",
                              object_repr="Training assignments sync", changes={

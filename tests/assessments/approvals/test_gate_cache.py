@@ -13,7 +13,9 @@ from rest_framework.authtoken.models import Token
 
 from assessments.approvals import gate, gate_cache, services, signing
 from governance.models import RoleGrant
+from tests.assessments.approvals.builders import make_ready, new_version, risk
 from tests.assessments.approvals.test_gate import BREAKERS, GATE, approve
+from tests.factories import MLModelFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -186,6 +188,36 @@ def test_a_rolled_back_change_does_not_bump_and_a_committed_one_does(approved, d
     assert len(callbacks) == 1 and cache.get(gate_cache.GENERATION_KEY) != before
 
 
+def test_a_change_to_one_model_leaves_other_models_answers_cached(
+        api_for, ml_lead, approved, retail, risk_manager, dpo, committed, django_assert_num_queries):
+    other_model = MLModelFactory(name="Churn", business_unit=retail, owner=ml_lead, risk_tier="high")
+    other = new_version(other_model, created_by=ml_lead)
+    make_ready(other)
+    approve(other, risk_manager, dpo)
+    client = api_for(ml_lead)
+    assert ask(client, approved)["decision"] == ask(client, other)["decision"] == "allow"
+    with committed():
+        risk(approved.model, level="high")
+    assert ask(client, approved)["decision"] == "deny"
+    with django_assert_num_queries(0):
+        assert ask(client, other)["decision"] == "allow"
+
+
+def test_staff_taking_training_empties_nothing(api_for, ml_lead, approved, committed, django_assert_num_queries):
+    from training.models import Assignment, AssignmentStatus, Module
+
+    staff = UserFactory(username="staff-member")
+    module = Module.objects.create(slug="basics", urn="urn:test:training:b", title="Basics", summary="-")
+    client = api_for(ml_lead)
+    ask(client, approved)
+    with committed() as callbacks:
+        Assignment.objects.create(user=staff, module=module, module_version=1, assigned_at=timezone.now(),
+                                  due_date=timezone.localdate(), status=AssignmentStatus.ASSIGNED)
+    assert len(callbacks) == 1  # it asked which artifacts the person owns: none
+    with django_assert_num_queries(0):
+        ask(client, approved)
+
+
 def test_a_failing_cache_answers_from_the_database(api_for, ml_lead, approved, caplog):
     client = api_for(ml_lead)
     with mock.patch.object(gate_cache.cache, "get_many", side_effect=ConnectionError("redis down")):
@@ -193,13 +225,16 @@ def test_a_failing_cache_answers_from_the_database(api_for, ml_lead, approved, c
     assert answer["decision"] == "allow" and "gate cache unavailable" in caplog.text
 
 
-def test_an_evicted_generation_never_revives_old_entries(api_for, ml_lead, approved):
+@pytest.mark.parametrize("evicted", ["whole gate", "artifact"])
+def test_an_evicted_generation_never_revives_old_entries(api_for, ml_lead, approved, evicted):
     client = api_for(ml_lead)
     ask(client, approved)
-    old = cache.get(gate_cache.GENERATION_KEY)
-    cache.delete(gate_cache.GENERATION_KEY)
-    entry, generation = gate_cache.lookup(Token.objects.get(user=ml_lead).key, approved.artifact_sha256)
-    assert entry is None and generation != old
+    key = (gate_cache.GENERATION_KEY if evicted == "whole gate"
+           else gate_cache.artifact_generation_key(approved.artifact_sha256))
+    old = cache.get(key)
+    cache.delete(key)
+    entry, generations = gate_cache.lookup(Token.objects.get(user=ml_lead).key, approved.artifact_sha256)
+    assert entry is None and old not in generations
 
 
 @pytest.mark.parametrize("backend, seconds, expected", [
