@@ -1,22 +1,27 @@
 """Deployment gate and monitoring ingest benchmark, against PostgreSQL over loopback HTTP.
 
-Usage:  .venv/bin/python bench/gate.py [--requests 4000] [--clients 20] [--windows 2000] [--reseed]
-        (PostgreSQL at BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/warden_h8_bench)
+Usage:  .venv/bin/python bench/gate.py [--clients 20] [--seconds 10] [--paced 20] [--windows 2000] [--reseed]
+        (PostgreSQL at BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/warden_h8_bench;
+        Redis at BENCH_REDIS_CACHE_URL, default redis://127.0.0.1:6379/5, used when it answers)
 
 Seeds 10,000 model versions (2,500 models x 4: retired, approved, deployed, draft) with everything the
 gate reads: artifact scans, fairness and robustness runs, signed-off threat models and DPIAs, sign-offs
-and lifecycle events, some open high risks, and the owners' training. Then serves Warden on 127.0.0.1
-with a small pre-forking WSGI server (two processes of eight threads, persistent database
-connections: the shape of ``gunicorn -w 2 --threads 8``, built from the standard library because
-gunicorn is not a dependency) and drives it from a separate process:
+and lifecycle events, some open high risks, and the owners' training. Then serves Warden as production
+does (gunicorn, two sync workers, persistent database connections, the cache in Redis) and drives it
+with ``wrk`` (Debian's package; Python threads where it is missing), ``--clients`` concurrent
+clients asking ``GET /api/gate/?sha256=`` with an API token:
 
-* gate: ``--clients`` concurrent clients, closed loop, ``--requests`` requests in all, each asking
-  ``GET /api/gate/?sha256=`` for a random artifact (40 % deployed or approved, 40 % draft or retired,
-  20 % unknown) with an API token; prints the median, 95th and 99th percentile latency seen by the
-  clients, the throughput, and the allow/deny split; also the in-process time of a single request;
-* ingest: the same number of clients, each reporting ``--windows / clients`` consecutive windows for
-  its own deployed version (``POST /api/monitoring/versions/{id}/windows/``, 12 features with drift
-  computed against the evaluation data's profile); prints windows per second and their latency.
+* repeated questions: the 2,500 deployed artifacts, asked again and again, as admission controllers
+  and deploy jobs do (answered from the gate's decision cache after the first time);
+* every question new: every artifact once, one in five unknown to Warden, closed loop: the worst
+  case, bound by how many decisions two cores can work out per second;
+* every question new at a steady ``--paced`` requests/s in all (open loop), as pipelines ask;
+
+and prints the median, 95th and 99th percentile latency seen by the clients and the throughput; also
+the in-process time of a single new question. Then ingest: the same number of clients, each reporting
+``--windows / clients`` consecutive windows for its own deployed version (``POST
+/api/monitoring/versions/{id}/windows/``, 12 features with drift computed against the evaluation data's
+profile); prints windows per second and their latency.
 
 Tests never assert on these figures; the machine is shared, so read them with its load in mind.
 """
@@ -27,9 +32,12 @@ import argparse
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -50,6 +58,26 @@ os.environ.setdefault("WARDEN_DB_CONN_MAX_AGE", "300")
 os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 # Data in a folder of its own, so the bench's development keys do not mix with `make run`'s.
 os.environ.setdefault("WARDEN_DATA_DIR", str(ROOT / "data" / "bench-gate"))
+Path(os.environ["WARDEN_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+
+
+def _redis_answers(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+# Production keeps the cache (and the gate's cached decisions) in Redis; without it the gate works every
+# question out again, and the figures say so.
+_redis = os.environ.get("BENCH_REDIS_CACHE_URL", "redis://127.0.0.1:6379/5")
+if _redis_answers(_redis):
+    os.environ["REDIS_CACHE_URL"] = _redis
+WRK = shutil.which("wrk")
 
 MODELS, VERSIONS_PER_MODEL = 2_500, 4
 FEATURES = [f"f{i:02d}" for i in range(12)]
@@ -157,63 +185,40 @@ def seed(force: bool) -> None:
     through = ModelVersion.evaluation_datasets.through
     through.objects.bulk_create([through(modelversion_id=v.pk, datasetversion_id=dataset_version.pk)
                                  for v in versions if v.status == "deployed"], batch_size=5000)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # statistics, as a database in use has them (the planner picks better indexes)
     print(f"seeded {len(versions):,} versions, {len(runs):,} runs", flush=True)
 
 
 # --- the server -------------------------------------------------------------------------------------------------
 
-def serve(listener: socket.socket, threads: int) -> None:
-    """One server process: accepts on the shared socket, handles requests on a fixed pool of threads."""
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
-
-    from django.core.wsgi import get_wsgi_application
-
-    application = get_wsgi_application()
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    class PooledServer(WSGIServer):
-        pool = ThreadPoolExecutor(max_workers=threads)
-
-        def process_request(self, request, client_address):
-            self.pool.submit(self._handle, request, client_address)
-
-        def _handle(self, request, client_address):
-            try:
-                self.finish_request(request, client_address)
-            finally:
-                self.shutdown_request(request)
-
-    server = PooledServer(listener.getsockname(), QuietHandler, bind_and_activate=False)
-    server.socket.close()
-    server.socket = listener
-    # What server_bind() would have set up on its own socket.
-    server.server_name, server.server_port = "127.0.0.1", listener.getsockname()[1]
-    server.setup_environ()
-    server.set_app(application)
-    server.serve_forever(poll_interval=0.05)
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
-def start_servers(processes: int, threads: int) -> tuple[int, list[int]]:
-    from django.db import connections
-
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(256)
-    connections.close_all()  # never share a database connection across fork
-    children = []
-    for _ in range(processes):
-        pid = os.fork()
-        if pid == 0:
-            try:
-                serve(listener, threads)
-            finally:
-                os._exit(0)
-        children.append(pid)
-    return listener.getsockname()[1], children
+def start_gunicorn(workers: int) -> tuple[subprocess.Popen, int]:
+    """Warden behind gunicorn, as in production: pre-forked sync workers, the app loaded before forking."""
+    port = free_port()
+    log = open(ROOT / "data" / "bench-gate" / "gunicorn.log", "w")  # noqa: SIM115 - closed with the process
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        [sys.executable, "-m", "gunicorn", "governance.wsgi", "--workers", str(workers), "--preload",
+         "--bind", f"127.0.0.1:{port}", "--error-logfile", "-"],
+        cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/", timeout=2):  # noqa: S310 - loopback
+                return server, port
+        except OSError:
+            if server.poll() is not None:
+                break
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit(f"gunicorn did not start: see {log.name}")
 
 
 # --- the clients ------------------------------------------------------------------------------------------------
@@ -222,53 +227,123 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, max(0, int(round(q * len(sorted_values))) - 1))]
 
 
-def drive(port: int, requests: list[urllib.request.Request], clients: int) -> tuple[list[float], list[dict], float]:
-    timings: list[float] = []
-    answers: list[dict] = []
-    lock = threading.Lock()
-    queue = list(requests)
+def _gate_path(sha: str) -> str:
+    return f"/api/gate/?sha256={sha}"
 
-    def client() -> None:
-        while True:
+
+WRK_SCRIPT = r"""
+local counter, threads = 1, {}
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  -- "fresh": each thread walks its own slice, so no question is asked twice; "repeat": random picks.
+  mode = args[1]
+  counter = 1 + id * math.floor(#paths / thread_count)
+end
+function request()
+  local path
+  if mode == "fresh" then
+    path = paths[counter]
+    counter = counter % #paths + 1
+  else
+    path = paths[math.random(#paths)]
+  end
+  return wrk.format("GET", path, {["Authorization"] = "Token " .. token})
+end
+function done(summary, latency, requests)
+  io.write(string.format("RESULT %d %.3f %.3f %.3f %.3f %.3f %d %d\n", summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+    latency.max / 1000, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def wrk_run(port: int, token: str, shas: list[str], clients: int, seconds: int, mode: str) -> dict:
+    """wrk's own figures: closed loop, ``clients`` connections on two threads, for ``seconds``."""
+    threads = 2
+    paths = ",\n".join(f'"{_gate_path(sha)}"' for sha in shas)
+    script = f"local token = {json.dumps(token)}\nlocal paths = {{\n{paths}\n}}\nthread_count = {threads}\n{WRK_SCRIPT}"
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        output = subprocess.run(  # noqa: S603 - wrk with our own arguments
+            [WRK, f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "-s", handle.name, f"http://127.0.0.1:{port}",
+             "--", mode], capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    finally:
+        os.unlink(handle.name)
+    fields = next(line for line in output.splitlines() if line.startswith("RESULT")).split()[1:]
+    requests, elapsed, p50, p95, p99, worst, non2xx, errors = (float(value) for value in fields)
+    return {"requests": int(requests), "rate": requests / elapsed, "median": p50, "p95": p95, "p99": p99,
+            "max": worst, "errors": int(non2xx + errors)}
+
+
+def python_run(port: int, token: str, shas: list[str], clients: int, seconds: float, mode: str,
+               interval: float = 0.0) -> dict:
+    """The same from Python threads (where wrk is missing); ``interval`` paces each client (open loop)."""
+    timings, errors, lock = [], [0], threading.Lock()
+    stop = time.monotonic() + seconds
+    rng = random.Random(8)
+
+    def client(index: int) -> None:
+        position = index * (len(shas) // clients)
+        # Paced clients are independent (Poisson arrivals), not twenty pipelines firing in step.
+        pace = random.Random(index)
+        next_start = time.monotonic() + (pace.expovariate(1 / interval) if interval else 0)
+        while time.monotonic() < stop:
+            if interval:
+                time.sleep(max(0.0, next_start - time.monotonic()))
+                next_start += pace.expovariate(1 / interval)
             with lock:
-                if not queue:
-                    return
-                request = queue.pop()
+                sha = shas[position % len(shas)] if mode == "fresh" else rng.choice(shas)
+            position += 1
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{_gate_path(sha)}",
+                                             headers={"Authorization": f"Token {token}"})
             start = time.perf_counter()
             try:
                 with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
-                    body = json.loads(response.read())
-            except urllib.error.HTTPError as error:
-                body = {"status": error.code, "error": error.read()[:200].decode(errors="replace")}
-            elapsed = (time.perf_counter() - start) * 1000
+                    response.read()
+            except OSError:
+                with lock:
+                    errors[0] += 1
             with lock:
-                timings.append(elapsed)
-                answers.append(body)
+                timings.append((time.perf_counter() - start) * 1000)
 
-    started = time.perf_counter()
-    workers = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.monotonic()
+    workers = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    return sorted(timings), answers, time.perf_counter() - started
+    timings.sort()
+    return {"requests": len(timings), "rate": len(timings) / (time.monotonic() - started),
+            "median": statistics.median(timings), "p95": _percentile(timings, 0.95),
+            "p99": _percentile(timings, 0.99), "max": timings[-1], "errors": errors[0]}
 
 
-def gate_requests(port: int, token: str, count: int) -> list[urllib.request.Request]:
-    rng = random.Random(8)
-    result = []
-    for _ in range(count):
-        roll = rng.random()
-        model = rng.randrange(MODELS)
-        if roll < 0.4:
-            sha = _sha(model, rng.choice([1, 2]))
-        elif roll < 0.8:
-            sha = _sha(model, rng.choice([0, 3]))
-        else:
-            sha = f"{rng.getrandbits(256):064x}"
-        result.append(urllib.request.Request(f"http://127.0.0.1:{port}/api/gate/?sha256={sha}",
-                                             headers={"Authorization": f"Token {token}"}))
-    return result
+def ask_each_once(port: int, token: str, shas: list[str], clients: int) -> None:
+    def ask(sha: str) -> None:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{_gate_path(sha)}",
+                                         headers={"Authorization": f"Token {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
+            response.read()
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(ask, shas))
+
+
+def report(label: str, figures: dict) -> None:
+    print(f"  {label}: median {figures['median']:.1f} ms, p95 {figures['p95']:.1f} ms, p99 {figures['p99']:.1f} ms, "
+          f"max {figures['max']:.0f} ms; {figures['rate']:,.0f} requests/s ({figures['requests']:,} requests, "
+          f"{figures['errors']} errors)", flush=True)
+
+
+def forget_cached_answers() -> None:
+    from assessments.approvals import gate_cache
+
+    gate_cache._bump()  # every cached decision stale: the next questions are all worked out again
 
 
 def window_requests(port: int, token: str, version_ids: list[int], per_version: int) -> list[list]:
@@ -327,6 +402,7 @@ def drive_windows(per_client: list[list]) -> tuple[list[float], list[int], float
     return sorted(timings), statuses, time.perf_counter() - started
 
 
+
 def in_process_gate(token: str, shas: list[str]) -> tuple[float, float]:
     from django.test import Client
 
@@ -340,17 +416,81 @@ def in_process_gate(token: str, shas: list[str]) -> tuple[float, float]:
     return statistics.median(timings), _percentile(timings, 0.95)
 
 
+def gate_scenarios(port: int, token: str, args) -> None:
+    from assessments.approvals import gate_cache
+    from governance.models import ModelVersion
+
+    deployed = list(ModelVersion.objects.filter(status="deployed").values_list("artifact_sha256", flat=True))
+    known = list(ModelVersion.objects.values_list("artifact_sha256", flat=True))
+    rng = random.Random(5)
+    rng.shuffle(known)
+    fresh = []
+    for index, sha in enumerate(known):  # every fifth question is about an artifact Warden never saw
+        fresh.append(sha)
+        if index % 4 == 3:
+            fresh.append(f"{rng.getrandbits(256):064x}")
+
+    def run(shas: list[str], mode: str) -> dict:
+        if WRK:
+            return wrk_run(port, token, shas, args.clients, args.seconds, mode)
+        return python_run(port, token, shas, args.clients, args.seconds, mode)
+
+    tool = "wrk" if WRK else "Python threads (install wrk for a load generator that does not share the GIL)"
+    cache_state = ("on (Redis)" if gate_cache.enabled() else "off (no Redis at REDIS_CACHE_URL: every question is "
+                   "worked out again)")
+    print(f"gate over HTTP: gunicorn, {args.workers} sync workers; {args.clients} concurrent clients, closed loop, "
+          f"{args.seconds} s each, driven by {tool}; decision cache {cache_state}")
+
+    # Admission controllers and deploy jobs: the deployed artifacts, asked again and again.
+    started = time.perf_counter()
+    ask_each_once(port, token, deployed, args.clients)
+    print(f"  (first question about each deployed artifact: {len(deployed) / (time.perf_counter() - started):,.0f} "
+          "requests/s, not timed further)")
+    report(f"repeated questions about the {len(deployed):,} deployed artifacts", run(deployed, "repeat"))
+    # The worst case: nobody asked about any of these before (new builds, or just after a change).
+    forget_cached_answers()
+    report(f"every question new ({len(fresh):,} artifacts, 1 in 5 unknown to Warden)", run(fresh, "fresh"))
+    # Pipelines at a steady pace: every question new, arriving at --paced requests/s in all.
+    if args.paced:
+        forget_cached_answers()
+        figures = python_run(port, token, fresh[::-1], args.clients, args.seconds, "fresh",
+                             interval=args.clients / args.paced)
+        report(f"every question new, {args.paced} requests/s in all (open loop, Python clients)", figures)
+
+
+def ingest(port: int, token: str, args, parser) -> None:
+    from assessments.models import MonitoringWindow
+    from governance.models import ModelVersion
+
+    # Versions that have reported nothing yet, so that every run starts clean (2,500 are deployed:
+    # about a hundred runs before --reseed is needed).
+    deployed = list(ModelVersion.objects.filter(status="deployed", monitoring_windows__isnull=True)
+                    .order_by("id").values_list("id", flat=True)[: args.clients])
+    if not deployed:
+        parser.error("every deployed version has reported already: run again with --reseed")
+    before = MonitoringWindow.objects.count()
+    per_version = max(1, args.windows // len(deployed))
+    timings, statuses, elapsed = drive_windows(window_requests(port, token, deployed, per_version))
+    created = MonitoringWindow.objects.count() - before
+    counts = {code: statuses.count(code) for code in sorted(set(statuses))}
+    print(f"monitoring ingest over HTTP, {len(deployed)} clients x {per_version} windows (12 features, "
+          f"drift against the evaluation profile): {created / elapsed:,.0f} windows/s, median "
+          f"{statistics.median(timings):.1f} ms, p95 {_percentile(timings, 0.95):.1f} ms; statuses {counts}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=4000, help="gate requests in all (bounded)")
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each gate scenario")
+    parser.add_argument("--paced", type=int, default=20,
+                        help="requests/s in all of the paced scenario (default: each client once a second; 0: skip)")
     parser.add_argument("--windows", type=int, default=2000, help="monitoring windows in all (bounded)")
-    parser.add_argument("--processes", type=int, default=2, help="server processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per server process")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--reseed", action="store_true")
     args = parser.parse_args()
-    if not 1 <= args.requests <= 100_000 or not 1 <= args.clients <= 200 or not 0 <= args.windows <= 50_000:
-        parser.error("keep --requests ≤ 100,000, --clients ≤ 200 and --windows ≤ 50,000")
+    if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 300 or not 0 <= args.windows <= 50_000 \
+            or not 0 <= args.paced <= 5_000:
+        parser.error("keep --clients ≤ 200, --seconds ≤ 300, --paced ≤ 5,000 and --windows ≤ 50,000")
 
     ensure_database()
     import django
@@ -359,49 +499,26 @@ def main() -> None:
     seed(args.reseed)
     from rest_framework.authtoken.models import Token
 
-    from assessments.models import MonitoringWindow
     from governance.models import ModelVersion
 
     token = Token.objects.get(user__username="bench-lead").key
     versions = ModelVersion.objects.count()
+    forget_cached_answers()
     median, p95 = in_process_gate(token, [_sha(i, 2) for i in range(0, 2000, 10)])
-    print(f"gate, one client in-process ({versions:,} versions): median {median:.2f} ms, p95 {p95:.2f} ms")
+    print(f"gate, one client in-process, every question new ({versions:,} versions): median {median:.2f} ms, "
+          f"p95 {p95:.2f} ms")
 
-    port, children = start_servers(args.processes, args.threads)
+    from django.db import connections
+
+    connections.close_all()
+    server, port = start_gunicorn(args.workers)
     try:
-        time.sleep(1.0)
-        drive(port, gate_requests(port, token, 200), args.clients)  # warm the workers' connections
-        timings, answers, elapsed = drive(port, gate_requests(port, token, args.requests), args.clients)
-        decisions = {}
-        for answer in answers:
-            decision = answer.get("decision", f"HTTP {answer.get('status')}")
-            decisions[decision] = decisions.get(decision, 0) + 1
-        print(f"gate over HTTP, {args.clients} concurrent clients, {len(timings):,} requests "
-              f"({args.processes} server processes x {args.threads} threads): "
-              f"median {statistics.median(timings):.1f} ms, "
-              f"p95 {_percentile(timings, 0.95):.1f} ms, p99 {_percentile(timings, 0.99):.1f} ms, "
-              f"{len(timings) / elapsed:,.0f} requests/s; {decisions}")
-
+        gate_scenarios(port, token, args)
         if args.windows:
-            # Versions that have reported nothing yet, so that every run starts clean (625 are deployed:
-            # about thirty runs before --reseed is needed).
-            deployed = list(ModelVersion.objects.filter(status="deployed", monitoring_windows__isnull=True)
-                            .order_by("id").values_list("id", flat=True)[: args.clients])
-            if not deployed:
-                parser.error("every deployed version has reported already: run again with --reseed")
-            before = MonitoringWindow.objects.count()
-            per_version = max(1, args.windows // len(deployed))
-            timings, statuses, elapsed = drive_windows(window_requests(port, token, deployed, per_version))
-            created = MonitoringWindow.objects.count() - before
-            counts = {code: statuses.count(code) for code in sorted(set(statuses))}
-            print(f"monitoring ingest over HTTP, {len(deployed)} clients x {per_version} windows (12 features, "
-                  f"drift against the evaluation profile): {created / elapsed:,.0f} windows/s, median "
-                  f"{statistics.median(timings):.1f} ms, p95 {_percentile(timings, 0.95):.1f} ms; statuses {counts}")
+            ingest(port, token, args, parser)
     finally:
-        for pid in children:
-            os.kill(pid, 15)
-        for pid in children:
-            os.waitpid(pid, 0)
+        server.terminate()
+        server.wait(timeout=30)
 
 
 if __name__ == "__main__":

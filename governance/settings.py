@@ -340,8 +340,8 @@ WARDEN_GATE_KEY_FILE = env.str("WARDEN_GATE_KEY_FILE", default="")
 # After a rotation: a PEM bundle of the earlier keys, still published so that kept answers verify.
 WARDEN_GATE_RETIRED_KEYS_FILE = env.str("WARDEN_GATE_RETIRED_KEYS_FILE", default="")
 # Seconds a gate decision may be reused for the same token and artifact while nothing it depends on changed
-# (assessments/approvals/gate_cache.py). Unset: 30, and only where the cache is shared (Redis); 0 turns it off.
-WARDEN_GATE_CACHE_SECONDS: int | None = (env_int("WARDEN_GATE_CACHE_SECONDS", default=30)
+# (assessments/approvals/gate_cache.py). Unset: 60, and only where the cache is shared (Redis); 0 turns it off.
+WARDEN_GATE_CACHE_SECONDS: int | None = (env_int("WARDEN_GATE_CACHE_SECONDS", default=60)
                                          if env.str("WARDEN_GATE_CACHE_SECONDS", default="") else None)
 # Approval rules and monitoring thresholds per risk tier: assessments/approvals/policy.py, overridden per tier by
 # JSON, e.g. WARDEN_APPROVAL_POLICY='{"limited": {"robustness": "pass"}}' (checked at start-up).

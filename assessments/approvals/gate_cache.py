@@ -41,6 +41,7 @@ logger = logging.getLogger("assessments.gate")
 
 GENERATION_KEY = "warden:gate:generation"
 SHARED_BACKENDS = ("django.core.cache.backends.redis.RedisCache",)
+DEFAULT_SECONDS = 60
 
 
 def enabled() -> bool:
@@ -51,7 +52,7 @@ def enabled() -> bool:
 
 
 def _timeout() -> int:
-    return settings.WARDEN_GATE_CACHE_SECONDS or 30
+    return settings.WARDEN_GATE_CACHE_SECONDS or DEFAULT_SECONDS
 
 
 @functools.lru_cache(maxsize=8)
