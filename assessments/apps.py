@@ -7,10 +7,8 @@ class AssessmentsConfig(AppConfig):
 
     def ready(self) -> None:
         # System checks of the evaluation settings register themselves on import.
-        from assessments.approvals import (
-            gate_cache,
-            policy,  # noqa: F401  (the approval policy and the gate's signing key)
-        )
+        # (policy: the approval policy and the gate's signing key)
+        from assessments.approvals import gate_cache, policy  # noqa: F401
         from assessments.evaluations import threshold_policy  # noqa: F401
 
         gate_cache.connect_signals()
