@@ -402,7 +402,6 @@ def drive_windows(per_client: list[list]) -> tuple[list[float], list[int], float
     return sorted(timings), statuses, time.perf_counter() - started
 
 
-
 def in_process_gate(token: str, shas: list[str]) -> tuple[float, float]:
     from django.test import Client
 
