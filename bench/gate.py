@@ -1,6 +1,7 @@
 """Deployment gate and monitoring ingest benchmark, against PostgreSQL over loopback HTTP.
 
-Usage:  .venv/bin/python bench/gate.py [--clients 20] [--seconds 10] [--paced 20] [--windows 2000] [--reseed]
+Usage:  .venv/bin/python bench/gate.py [--clients 20] [--seconds 10] [--paced 20] [--changes 5] [--windows 2000]
+        [--reseed]
         (PostgreSQL at BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/warden_h8_bench;
         Redis at BENCH_REDIS_CACHE_URL, default redis://127.0.0.1:6379/5, used when it answers)
 
@@ -12,7 +13,8 @@ with ``wrk`` (Debian's package; Python threads where it is missing), ``--clients
 clients asking ``GET /api/gate/?sha256=`` with an API token:
 
 * repeated questions: the 2,500 deployed artifacts, asked again and again, as admission controllers
-  and deploy jobs do (answered from the gate's decision cache after the first time);
+  and deploy jobs do (answered from the gate's decision cache after the first time), while
+  ``--changes`` risk edits a second make the answers about their models' artifacts stale;
 * every question new: every artifact once, one in five unknown to Warden, closed loop: the worst
   case, bound by how many decisions two cores can work out per second;
 * every question new at a steady ``--paced`` requests/s in all (open loop), as pipelines ask;
@@ -29,6 +31,7 @@ Tests never assert on these figures; the machine is shared, so read them with it
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -340,6 +343,33 @@ def report(label: str, figures: dict) -> None:
           f"{figures['errors']} errors)", flush=True)
 
 
+@contextlib.contextmanager
+def changes_meanwhile(per_second: float):
+    """Risks saved (unchanged) on random models while the block runs: each makes the cached answers
+    about that model's artifacts stale, as the register's daily edits do. Yields [changes made]."""
+    from assessments.models import Risk
+
+    risks = list(Risk.objects.all()[:500])
+    made, stop = [0], threading.Event()
+
+    def writer() -> None:
+        from django.db import connection
+
+        rng = random.Random(13)
+        while risks and per_second > 0 and not stop.wait(1 / per_second):
+            rng.choice(risks).save(update_fields=["title"])
+            made[0] += 1
+        connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        yield made
+    finally:
+        stop.set()
+        thread.join()
+
+
 def forget_cached_answers() -> None:
     from assessments.approvals import gate_cache
 
@@ -445,7 +475,10 @@ def gate_scenarios(port: int, token: str, args) -> None:
     ask_each_once(port, token, deployed, args.clients)
     print(f"  (first question about each deployed artifact: {len(deployed) / (time.perf_counter() - started):,.0f} "
           "requests/s, not timed further)")
-    report(f"repeated questions about the {len(deployed):,} deployed artifacts", run(deployed, "repeat"))
+    with changes_meanwhile(per_second=args.changes) as changed:
+        figures = run(deployed, "repeat")
+    report(f"repeated questions about the {len(deployed):,} deployed artifacts, {changed[0]} changes to risks "
+           "meanwhile", figures)
     # The worst case: nobody asked about any of these before (new builds, or just after a change).
     forget_cached_answers()
     report(f"every question new ({len(fresh):,} artifacts, 1 in 5 unknown to Warden)", run(fresh, "fresh"))
@@ -483,6 +516,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="length of each gate scenario")
     parser.add_argument("--paced", type=int, default=20,
                         help="requests/s in all of the paced scenario (default: each client once a second; 0: skip)")
+    parser.add_argument("--changes", type=float, default=5, help="risk edits per second during the repeated questions")
     parser.add_argument("--windows", type=int, default=2000, help="monitoring windows in all (bounded)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--reseed", action="store_true")
