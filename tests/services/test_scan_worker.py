@@ -29,15 +29,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from assessments.evaluations import runs
 from assessments.models import EvaluationRun, RunKind, RunStatus
-from governance.models import AuditEntry, BusinessUnit, EvidenceRevision
+from governance.models import AuditEntry, EvidenceRevision
 from governance.services import inventory
-from tests.conftest import REPO_ROOT, WorkerProcess, _keep_worker_log, _stop, _with_database_name
+from tests.conftest import REPO_ROOT, WorkerProcess, _stop, _with_database_name
 from tests.factories import DatasetVersionFactory
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -108,24 +107,6 @@ def start_scan_worker(*, queue: str, upload_root: Path, scratch: Path, step_dela
     return worker
 
 
-@pytest.fixture
-def scan_workers(shared_upload_root, tmp_path, django_db_setup):
-    """``scan_workers(queue=..., step_delay=...)`` starts a worker; all are stopped after the test."""
-    started: list[WorkerProcess] = []
-
-    def start(**options) -> WorkerProcess:
-        worker = start_scan_worker(upload_root=shared_upload_root, scratch=tmp_path, **options)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        _stop(worker.process)
-        # Kept beside the session worker's log (test-artifacts/), for a look after a failure in CI.
-        kept = _keep_worker_log(worker.log_path)
-        kept.replace(kept.with_name(f"scan-worker-{worker.hostname.split('@')[0]}.log"))
-
-
 def send_runs_to(monkeypatch, queue: str) -> None:
     """Runs started in this test go to ``queue`` (the killable worker's), not to the session's worker."""
     from assessments import tasks
@@ -148,12 +129,6 @@ def wait_for(run_id: int, done, worker=None, timeout: float = WAIT_SECONDS) -> E
     logs = worker.log()[-4000:] if worker else ""
     pytest.fail(f"run {run_id} did not reach the expected state in {timeout}s (now {run.status}, "
                 f"{run.progress}%):\n{logs}", pytrace=False)
-
-
-@pytest.fixture
-def admin_and_unit():
-    admin = get_user_model().objects.create_superuser("scan-admin", "scan-admin@example.com", "x" * 16)
-    return admin, BusinessUnit.objects.create(name="Payments analytics")
 
 
 def test_upload_is_scanned_by_the_worker_and_the_result_is_in_postgresql(celery_worker_process, admin_and_unit):
