@@ -33,6 +33,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.core import checks
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
@@ -49,6 +50,20 @@ def enabled() -> bool:
     if seconds is None:  # not set: on where the cache is shared between processes
         return settings.CACHES["default"]["BACKEND"] in SHARED_BACKENDS
     return seconds > 0
+
+
+@checks.register(checks.Tags.caches)
+def gate_cache_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Turned on by hand over a cache that each process keeps for itself, a change made in a worker or
+    another web process would not reach this one's cached answers: said at every start."""
+    seconds = settings.WARDEN_GATE_CACHE_SECONDS
+    backend = settings.CACHES["default"]["BACKEND"]
+    if seconds and backend not in SHARED_BACKENDS:
+        return [checks.Warning(
+            f"WARDEN_GATE_CACHE_SECONDS={seconds} with a cache each process keeps for itself ({backend}): gate "
+            "answers may lag behind changes made in other processes for that long.", id="assessments.W803",
+            hint="Set REDIS_CACHE_URL (or REDIS_URL), or leave WARDEN_GATE_CACHE_SECONDS unset.")]
+    return []
 
 
 def _timeout() -> int:

@@ -249,6 +249,15 @@ def test_the_cache_is_on_only_where_it_is_shared_unless_set(settings, backend, s
         assert gate_cache.enabled() is expected
 
 
+def test_a_cache_of_its_own_per_process_is_warned_about_when_turned_on_by_hand(settings):
+    assert [w.id for w in gate_cache.gate_cache_check()] == ["assessments.W803"]  # locmem, 30 s (this module)
+    settings.WARDEN_GATE_CACHE_SECONDS = None
+    assert gate_cache.gate_cache_check() == []
+    with mock.patch.dict(settings.CACHES["default"], {"BACKEND": "django.core.cache.backends.redis.RedisCache"}):
+        settings.WARDEN_GATE_CACHE_SECONDS = 30
+        assert gate_cache.gate_cache_check() == []
+
+
 def test_session_use_is_never_cached(client, ml_lead, approved):
     client.force_login(ml_lead)
     assert client.get(GATE, {"sha256": approved.artifact_sha256}).json()["decision"] == "allow"
