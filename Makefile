@@ -36,13 +36,13 @@ $(VENV_STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
-# The embedded default: SQLite, tasks run in-process, files under ./data. A DATABASE_URL or REDIS_URL
+# The embedded default: SQLite, tasks run in-process, files under ./data. A DATABASE_URL or REDIS_URL(_CACHE_URL)
 # left in the shell does not leak in; run the production profile with manage.py/gunicorn instead.
 run: $(VENV_STAMP)
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py migrate --no-input
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py seed_demo
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py ensure_signing_cert
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	env -u DATABASE_URL -u REDIS_URL -u REDIS_CACHE_URL $(BIN)/python manage.py migrate --no-input
+	env -u DATABASE_URL -u REDIS_URL -u REDIS_CACHE_URL $(BIN)/python manage.py seed_demo
+	env -u DATABASE_URL -u REDIS_URL -u REDIS_CACHE_URL $(BIN)/python manage.py ensure_signing_cert
+	env -u DATABASE_URL -u REDIS_URL -u REDIS_CACHE_URL $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 # Chromium (browser tests), pdftoppm (PDF checks) and a font, from Debian, only when missing. Where
 # they cannot be installed (no apt, not root) the tests that need them are skipped, except in CI
