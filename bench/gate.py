@@ -1,6 +1,6 @@
 """Deployment gate and monitoring ingest benchmark, against PostgreSQL over loopback HTTP.
 
-Usage:  .venv/bin/python bench/gate.py [--clients 20] [--seconds 10] [--paced 20] [--changes 5] [--windows 2000]
+Usage:  .venv/bin/python bench/gate.py [--clients 20] [--seconds 10] [--paced 20] [--changes 1] [--windows 2000]
         [--reseed]
         (PostgreSQL at BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/warden_h8_bench;
         Redis at BENCH_REDIS_CACHE_URL, default redis://127.0.0.1:6379/5, used when it answers)
@@ -19,9 +19,10 @@ clients asking ``GET /api/gate/?sha256=`` with an API token:
   case, bound by how many decisions two cores can work out per second;
 * every question new at a steady ``--paced`` requests/s in all (open loop), as pipelines ask;
 
-and prints the median, 95th and 99th percentile latency seen by the clients and the throughput; also
-the in-process time of a single new question. Then ingest: the same number of clients, each reporting
-``--windows / clients`` consecutive windows for its own deployed version (``POST
+and prints the median, 95th and 99th percentile latency seen by the clients and the throughput, beside
+the same figures for ``GET /health/`` (the floor that the machine and Django set, which moves with
+the host's load); also the in-process time of a single new question. Then ingest: the same number of
+clients, each reporting ``--windows / clients`` consecutive windows for its own deployed version (``POST
 /api/monitoring/versions/{id}/windows/``, 12 features with drift computed against the evaluation data's
 profile); prints windows per second and their latency.
 
@@ -264,11 +265,12 @@ end
 """
 
 
-def wrk_run(port: int, token: str, shas: list[str], clients: int, seconds: int, mode: str) -> dict:
+def wrk_run(port: int, token: str, paths: list[str], clients: int, seconds: int, mode: str) -> dict:
     """wrk's own figures: closed loop, ``clients`` connections on two threads, for ``seconds``."""
     threads = 2
-    paths = ",\n".join(f'"{_gate_path(sha)}"' for sha in shas)
-    script = f"local token = {json.dumps(token)}\nlocal paths = {{\n{paths}\n}}\nthread_count = {threads}\n{WRK_SCRIPT}"
+    listed = ",\n".join(f'"{path}"' for path in paths)
+    script = (f"local token = {json.dumps(token)}\nlocal paths = {{\n{listed}\n}}\n"
+              f"thread_count = {threads}\n{WRK_SCRIPT}")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
@@ -461,7 +463,7 @@ def gate_scenarios(port: int, token: str, args) -> None:
 
     def run(shas: list[str], mode: str) -> dict:
         if WRK:
-            return wrk_run(port, token, shas, args.clients, args.seconds, mode)
+            return wrk_run(port, token, [_gate_path(sha) for sha in shas], args.clients, args.seconds, mode)
         return python_run(port, token, shas, args.clients, args.seconds, mode)
 
     tool = "wrk" if WRK else "Python threads (install wrk for a load generator that does not share the GIL)"
@@ -475,6 +477,10 @@ def gate_scenarios(port: int, token: str, args) -> None:
     ask_each_once(port, token, deployed, args.clients)
     print(f"  (first question about each deployed artifact: {len(deployed) / (time.perf_counter() - started):,.0f} "
           "requests/s, not timed further)")
+    if WRK:
+        # The floor this machine sets: Django with every middleware, answering without the database or cache.
+        report("reference: GET /health/ on the same server", wrk_run(port, token, ["/health/"], args.clients,
+                                                                       args.seconds, "repeat"))
     with changes_meanwhile(per_second=args.changes) as changed:
         figures = run(deployed, "repeat")
     report(f"repeated questions about the {len(deployed):,} deployed artifacts, {changed[0]} changes to risks "
@@ -516,7 +522,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="length of each gate scenario")
     parser.add_argument("--paced", type=int, default=20,
                         help="requests/s in all of the paced scenario (default: each client once a second; 0: skip)")
-    parser.add_argument("--changes", type=float, default=5, help="risk edits per second during the repeated questions")
+    parser.add_argument("--changes", type=float, default=1,
+                        help="risk edits per second during the repeated questions (a busy register: a few a minute)")
     parser.add_argument("--windows", type=int, default=2000, help="monitoring windows in all (bounded)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--reseed", action="store_true")
