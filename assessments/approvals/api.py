@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.authentication import TokenAuthentication
+from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -22,9 +22,12 @@ from governance.api.views import READ_ERRORS, WRITE_ERRORS, ErrorSerializer
 
 def _token_key(request) -> str | None:
     """The key of an ``Authorization: Token KEY`` header, parsed as DRF's TokenAuthentication does."""
-    parts = request.META.get("HTTP_AUTHORIZATION", "").split()
-    if len(parts) == 2 and parts[0].lower() == TokenAuthentication.keyword.lower():
-        return parts[1]
+    parts = get_authorization_header(request).split()
+    if len(parts) == 2 and parts[0].lower() == TokenAuthentication.keyword.lower().encode():
+        try:
+            return parts[1].decode()
+        except UnicodeDecodeError:
+            return None  # DRF refuses it
     return None
 
 
@@ -65,9 +68,9 @@ class GateView(APIView):
             return Response({"error": str(exc), "fields": {"sha256": [str(exc)]}}, status=400)
         decision = gate.gate_decision(sha256=sha256, user=request.user)
         pending = getattr(request, "gate_cache_pending", None)
-        if pending is not None and isinstance(request.successful_authenticator, TokenAuthentication):
+        if pending is not None:
             token_key, generations = pending
-            if getattr(request.auth, "key", None) == token_key:
+            if getattr(request.auth, "key", None) == token_key:  # authenticated by that very token
                 gate_cache.remember(token_key, sha256, generations=generations,
                                     username=request.user.get_username(), decision=decision)
         return _gate_response(gate.issue(decision, asked_by=request.user.get_username()))

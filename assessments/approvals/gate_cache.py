@@ -100,7 +100,7 @@ def lookup(token_key: str, sha256: str) -> tuple[dict | None, tuple | None]:
         missing = [key for key in keys if key not in found]
         if missing:
             for key in missing:
-                cache.add(key, time.time_ns(), timeout=None)
+                _start_generation(key)
             found.update(cache.get_many(missing))
     except Exception:  # noqa: BLE001 - the cache is an accelerator, never a dependency
         logger.warning("gate cache unavailable; answering from the database", exc_info=True)
@@ -115,22 +115,25 @@ def lookup(token_key: str, sha256: str) -> tuple[dict | None, tuple | None]:
 
 
 def remember(token_key: str, sha256: str, *, generations: tuple | None, username: str, decision: dict) -> None:
-    """Keep ``decision`` (without ``iat``/``jti``) under the generations read before it was worked out."""
+    """Keep ``decision`` (unsigned, unstamped) under the generations read before it was worked out."""
     if generations is None:
         return
-    entry = {"generations": list(generations), "username": username,
-             "decision": {k: v for k, v in decision.items() if k not in ("iat", "jti")}}
+    entry = {"generations": list(generations), "username": username, "decision": decision}
     try:
         cache.set(entry_key(token_key, sha256), entry, timeout=_timeout())
     except Exception:  # noqa: BLE001
         logger.warning("gate cache unavailable; answer not kept", exc_info=True)
 
 
+def _start_generation(key: str) -> None:
+    cache.add(key, time.time_ns(), timeout=None)
+
+
 def _bump_key(key: str) -> None:
     try:
         cache.incr(key)
     except ValueError:  # no generation yet: nothing is cached under one either
-        cache.add(key, time.time_ns(), timeout=None)
+        _start_generation(key)
 
 
 def _bump(version_ids=(), model_ids=(), owner_ids=()) -> None:
