@@ -235,6 +235,11 @@ def _gate_path(sha: str) -> str:
     return f"/api/gate/?sha256={sha}"
 
 
+def _gate_request(port: int, token: str, sha: str) -> urllib.request.Request:
+    return urllib.request.Request(f"http://127.0.0.1:{port}{_gate_path(sha)}",
+                                  headers={"Authorization": f"Token {token}"})
+
+
 WRK_SCRIPT = r"""
 local counter, threads = 1, {}
 function setup(thread)
@@ -304,8 +309,7 @@ def python_run(port: int, token: str, shas: list[str], clients: int, seconds: fl
             with lock:
                 sha = shas[position % len(shas)] if mode == "fresh" else rng.choice(shas)
             position += 1
-            request = urllib.request.Request(f"http://127.0.0.1:{port}{_gate_path(sha)}",
-                                             headers={"Authorization": f"Token {token}"})
+            request = _gate_request(port, token, sha)
             start = time.perf_counter()
             try:
                 with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
@@ -330,9 +334,7 @@ def python_run(port: int, token: str, shas: list[str], clients: int, seconds: fl
 
 def ask_each_once(port: int, token: str, shas: list[str], clients: int) -> None:
     def ask(sha: str) -> None:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}{_gate_path(sha)}",
-                                         headers={"Authorization": f"Token {token}"})
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(_gate_request(port, token, sha), timeout=30) as response:  # noqa: S310 - loopback only
             response.read()
 
     with ThreadPoolExecutor(max_workers=clients) as pool:
@@ -375,7 +377,7 @@ def changes_meanwhile(per_second: float):
 def forget_cached_answers() -> None:
     from assessments.approvals import gate_cache
 
-    gate_cache._bump()  # every cached decision stale: the next questions are all worked out again
+    gate_cache.invalidate()  # every cached decision stale: the next questions are all worked out again
 
 
 def window_requests(port: int, token: str, version_ids: list[int], per_version: int) -> list[list]:
