@@ -4,8 +4,8 @@ Each check answers one question about the version as it stands now and, when the
 why in one sentence and links to the page where it is fixed. The same list is shown on the approval
 panel, stored with every lifecycle transition (what the approver saw) and returned by the gate.
 
-Every check reads at most one query, so the gate stays fast with thousands of versions
-(``bench/gate.py``).
+Every check reads at most one query, written out as SQL in ``facts`` (the reads run for every new
+gate question), so the gate stays fast with thousands of versions (``bench/gate.py``).
 
 What counts as met:
 
@@ -25,22 +25,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from assessments.approvals import facts
+from assessments.approvals.facts import RunRow
 from assessments.approvals.policy import processes_personal_data, tier_policy
-from assessments.models import (
-    Assessment,
-    AssessmentKind,
-    AssessmentStatus,
-    EvaluationRun,
-    Risk,
-    RunKind,
-    RunStatus,
-    Treatment,
-    TreatmentStatus,
-)
+from assessments.models import AssessmentKind, AssessmentStatus, RunKind
 from governance.models import ModelVersion
 
 SCAN_ACCEPTED_VERDICTS = ("clean", "warnings")
@@ -64,21 +55,12 @@ def _runs_url(version: ModelVersion) -> str:
     return reverse("model_detail", args=[version.model_id]) + "#runs"
 
 
-def _latest_runs(version: ModelVersion, kinds: list[str]) -> dict[str, EvaluationRun]:
-    latest: dict[str, EvaluationRun] = {}
-    runs = (EvaluationRun.objects.filter(model_version=version, kind__in=kinds, status=RunStatus.SUCCEEDED)
-            .only("id", "kind", "summary", "inputs", "finished_at").order_by("-finished_at", "-id"))
-    for run in runs:
-        latest.setdefault(run.kind, run)
-    return latest
-
-
-def _artifact_scan_check(version: ModelVersion, run: EvaluationRun | None) -> Check:
+def _artifact_scan_check(version: ModelVersion, run: RunRow | None) -> Check:
     title = "Clean artifact scan of this exact file"
     fix = {"fix_url": _runs_url(version), "fix_label": "Scan the artifact"}
     if run is None:
         return Check("artifact_scan", title, False, "No artifact scan of this version has finished yet.", **fix)
-    summary = run.summary or {}
+    summary = run.summary
     scanned = summary.get("sha256") or run.inputs.get("sha256_scanned")
     if scanned != version.artifact_sha256 or summary.get("integrity_ok") is False:
         return Check("artifact_scan", title, False,
@@ -93,14 +75,14 @@ def _artifact_scan_check(version: ModelVersion, run: EvaluationRun | None) -> Ch
                  fix_url=reverse("run_detail", args=[run.pk]), fix_label="See the scan")
 
 
-def _evaluation_check(version: ModelVersion, kind: str, run: EvaluationRun | None, accepted: str) -> Check:
+def _evaluation_check(version: ModelVersion, kind: str, run: RunRow | None, accepted: str) -> Check:
     label = "Fairness" if kind == RunKind.FAIRNESS else "Robustness"
     wanted = "pass" if accepted == "pass" else "pass or warn"
     title = f"{label} evaluation ({wanted})"
     if run is None:
         return Check(kind, title, False, f"No {label.lower()} evaluation of this version has finished yet.",
                      fix_url=_runs_url(version), fix_label=f"Run a {label.lower()} evaluation")
-    verdict = (run.summary or {}).get("verdict")
+    verdict = run.summary.get("verdict")
     ok = verdict in VERDICT_RANK and VERDICT_RANK[verdict] <= VERDICT_RANK[accepted]
     detail = (f"Run #{run.pk}: verdict {verdict}." if ok else
               f"The latest {label.lower()} evaluation (run #{run.pk}) has the verdict {verdict or 'none'}; "
@@ -133,11 +115,7 @@ def _assessment_check(version: ModelVersion, kind: str, found: list[dict]) -> Ch
 
 def _risks_check(version: ModelVersion, levels: list[str]) -> Check:
     title = "No open " + " or ".join(reversed(levels)) + " risk without an accepted treatment"
-    blocking = list(
-        Risk.objects.filter(model_id=version.model_id, inherent_level__in=levels)
-        .exclude(treatment=Treatment.ACCEPT).exclude(treatment_status=TreatmentStatus.DONE)
-        .order_by("-inherent_rank", "id").values_list("id", "title")[:6]
-    )
+    blocking = facts.blocking_risks(version.model_id, levels, limit=6)
     if not blocking:
         return Check("risks", title, True, "None open.", fix_url=reverse("risk_list") + f"?q={_q(version)}",
                      fix_label="See the register")
@@ -157,22 +135,15 @@ def _q(version: ModelVersion) -> str:
 
 
 def _training_check(version: ModelVersion) -> Check:
-    from training.models import OPEN_STATUSES, Assignment, AssignmentStatus
-
     owner = version.model.owner
     title = "The model owner's training is up to date"
-    today = timezone.localdate()
-    overdue = list(
-        Assignment.objects.filter(user_id=owner.pk, is_current=True)
-        .filter(Q(status=AssignmentStatus.OVERDUE) | Q(status__in=OPEN_STATUSES, due_date__lt=today))
-        .select_related("module").only("id", "module__title")[:5]
-    )
+    overdue = facts.overdue_training(owner.pk, timezone.localdate(), limit=5)
     url = reverse("training_person", args=[owner.pk])
     name = owner.get_full_name() or owner.get_username()
     if not overdue:
         return Check("training", title, True, f"{name} has no overdue training.", fix_url=url,
                      fix_label="See their training")
-    modules = ", ".join(f"“{a.module.title}”" for a in overdue)
+    modules = ", ".join(f"“{module}”" for module in overdue)
     return Check("training", title, False, f"{name} is overdue on {modules}.", fix_url=url,
                  fix_label="See their training")
 
@@ -187,7 +158,7 @@ def version_checks(version: ModelVersion) -> list[Check]:
                             f"Models of the {model.get_risk_tier_display().lower()} risk tier may never be deployed.",
                             fix_url=reverse("model_edit", args=[model.pk]), fix_label="Review the risk tier"))
     kinds = [RunKind.ARTIFACT_SCAN] + [kind for kind in (RunKind.FAIRNESS, RunKind.ROBUSTNESS) if rules[str(kind)]]
-    latest = _latest_runs(version, kinds)
+    latest = facts.latest_runs(version.pk, kinds)
     checks.append(_artifact_scan_check(version, latest.get(RunKind.ARTIFACT_SCAN)))
     for kind in (RunKind.FAIRNESS, RunKind.ROBUSTNESS):
         if rules[str(kind)]:
@@ -198,12 +169,7 @@ def version_checks(version: ModelVersion) -> list[Check]:
     if rules["dpia_when_personal_data"] and processes_personal_data(model):
         wanted.append(AssessmentKind.DPIA)
     if wanted:
-        found = list(
-            Assessment.objects.filter(model_id=model.pk, kind__in=wanted)
-            .filter(Q(model_version__isnull=True) | Q(model_version_id=version.pk))
-            .order_by("-signed_off_at", "-updated_at", "-id")
-            .values("id", "kind", "status", "signed_off_at", "current_step")
-        )
+        found = facts.assessments(model.pk, version.pk, wanted)
         for kind in wanted:
             checks.append(_assessment_check(version, kind, [row for row in found if row["kind"] == kind]))
     if rules["blocking_risk_levels"]:

@@ -20,11 +20,11 @@ import uuid
 from django.conf import settings
 from django.utils import timezone
 
-from assessments.approvals import signing
+from assessments.approvals import facts, signing
 from assessments.approvals.checks import version_checks
 from assessments.approvals.policy import required_roles
-from assessments.approvals.services import ROLE_LABELS, current_sign_offs
-from assessments.models import LifecycleAction, LifecycleEvent, SignOffDecision
+from assessments.approvals.services import ROLE_LABELS
+from assessments.models import LifecycleAction, SignOffDecision
 from governance.access import Capability, access_profile, visible_models
 from governance.models import ModelVersion
 from governance.models.inventory import VersionStatus
@@ -70,25 +70,19 @@ def _candidate(sha256: str, user) -> ModelVersion | None:
                                         -v.created_at.timestamp(), -v.pk))
 
 
-def _person(user) -> str:
-    return user.get_full_name() or user.get_username()
-
-
-def _approval_record(version: ModelVersion, sign_offs) -> dict:
-    events = {event.action: event for event in LifecycleEvent.objects.filter(
-        model_version=version, review_cycle=version.review_cycle,
-        action__in=[LifecycleAction.APPROVE, LifecycleAction.DEPLOY, LifecycleAction.RESTORE],
-    ).select_related("actor").order_by("at", "id")}
-    approved = events.get(LifecycleAction.APPROVE)
-    deployed = events.get(LifecycleAction.RESTORE) or events.get(LifecycleAction.DEPLOY)
+def _approval_record(version: ModelVersion, sign_offs: list[facts.SignOffRow]) -> dict:
+    times = facts.event_times(version.pk, version.review_cycle,
+                              [LifecycleAction.APPROVE, LifecycleAction.DEPLOY, LifecycleAction.RESTORE])
+    approved = times.get(LifecycleAction.APPROVE)
+    deployed = times.get(LifecycleAction.RESTORE) or times.get(LifecycleAction.DEPLOY)
     return {
         "review_cycle": version.review_cycle,
-        "approved_at": approved.at.isoformat() if approved else None,
-        "deployed_at": deployed.at.isoformat() if deployed and version.status == VersionStatus.DEPLOYED else None,
+        "approved_at": approved.isoformat() if approved else None,
+        "deployed_at": deployed.isoformat() if deployed and version.status == VersionStatus.DEPLOYED else None,
         "registered_by": version.created_by.get_username(),
         "sign_offs": [
             {"role": s.role, "role_label": ROLE_LABELS.get(s.role, s.role), "decision": s.decision,
-             "by": s.signed_by.get_username(), "name": _person(s.signed_by), "at": s.signed_at.isoformat()}
+             "by": s.username, "name": s.name, "at": s.signed_at.isoformat()}
             for s in sign_offs
         ],
     }
@@ -119,7 +113,7 @@ def gate_decision(*, sha256: str, user=None) -> dict:
     checks = version_checks(version)
     answer["checks"] = [check.as_dict() for check in checks]
     reasons += [f"{check.title}: {check.detail}" for check in checks if not check.ok]
-    sign_offs = current_sign_offs(version) if version.review_cycle else []
+    sign_offs = facts.sign_offs(version.pk, version.review_cycle) if version.review_cycle else []
     approved_roles = {s.role for s in sign_offs
                       if s.decision == SignOffDecision.APPROVE and s.signed_by_id != version.created_by_id}
     missing = [role for role in required_roles(model) if role not in approved_roles]
@@ -129,7 +123,7 @@ def gate_decision(*, sha256: str, user=None) -> dict:
         answer["approval"] = _approval_record(version, sign_offs)
     if not reasons:
         answer["decision"] = ALLOW
-        signers = ", ".join(f"{ROLE_LABELS.get(s.role, s.role)} {_person(s.signed_by)}" for s in sign_offs
+        signers = ", ".join(f"{ROLE_LABELS.get(s.role, s.role)} {s.name}" for s in sign_offs
                             if s.decision == SignOffDecision.APPROVE)
         reasons.append(f"Version {version.version} of {model.name} is {version.get_status_display().lower()}, "
                        f"signed off by {signers}, and every precondition holds.")
