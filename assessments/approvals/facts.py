@@ -17,11 +17,21 @@ import datetime as dt
 import json
 from typing import NamedTuple
 
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from assessments.models import RunStatus, Treatment, TreatmentStatus
+from governance.models import MLModel, ModelVersion
+
+# What the gate and the checks read of a version, its model and the people on it; any other field
+# is loaded on first use, as with ``.only()`` (the gate's query-count test would notice).
+VERSION_FIELDS = ("id", "model_id", "version", "artifact_sha256", "status", "status_changed_at", "review_cycle",
+                  "created_by_id", "created_at")
+MODEL_FIELDS = ("id", "name", "owner_id", "business_unit_id", "risk_tier", "processes_personal_data",
+                "processes_health_data")
+PERSON_FIELDS = ("id", "username", "first_name", "last_name")
 
 
 class RunRow(NamedTuple):
@@ -74,6 +84,43 @@ def _datetime(value) -> dt.datetime | None:
     if value is not None and timezone.is_naive(value):
         value = timezone.make_aware(value, dt.UTC)
     return value
+
+
+def _loaded(model_class, values: dict):
+    """An instance from the named values, the other fields deferred (``from_db`` wants them in field order)."""
+    names = [field.attname for field in model_class._meta.concrete_fields if field.attname in values]
+    return model_class.from_db(connection.alias, names, [values[name] for name in names])
+
+
+def versions_with_sha256(sha256: str, limit: int) -> list[ModelVersion]:
+    """The versions whose artifact has this SHA-256, newest first, each with its model, the model's owner
+    and the person who registered it."""
+    people = get_user_model()
+    found = []
+    for row in _rows(
+        "SELECT v.id, v.model_id, v.version, v.artifact_sha256, v.status, v.status_changed_at, v.review_cycle,"
+        " v.created_by_id, v.created_at,"
+        " m.id, m.name, m.owner_id, m.business_unit_id, m.risk_tier, m.processes_personal_data,"
+        " m.processes_health_data,"
+        " o.id, o.username, o.first_name, o.last_name, c.id, c.username, c.first_name, c.last_name"
+        " FROM governance_modelversion v JOIN governance_mlmodel m ON m.id = v.model_id"
+        " JOIN auth_user o ON o.id = m.owner_id JOIN auth_user c ON c.id = v.created_by_id"
+        " WHERE v.artifact_sha256 = %s ORDER BY v.created_at DESC, v.id DESC LIMIT %s",
+        [sha256, limit],
+    ):
+        fields = dict(zip(VERSION_FIELDS, row[:9], strict=True))
+        fields["status_changed_at"] = _datetime(fields["status_changed_at"])
+        fields["created_at"] = _datetime(fields["created_at"])
+        version = _loaded(ModelVersion, fields)
+        fields = dict(zip(MODEL_FIELDS, row[9:16], strict=True))
+        for flag in ("processes_personal_data", "processes_health_data"):
+            fields[flag] = bool(fields[flag])  # SQLite answers 0 or 1
+        model = _loaded(MLModel, fields)
+        model.owner = _loaded(people, dict(zip(PERSON_FIELDS, row[16:20], strict=True)))
+        version.model = model
+        version.created_by = _loaded(people, dict(zip(PERSON_FIELDS, row[20:24], strict=True)))
+        found.append(version)
+    return found
 
 
 def latest_runs(version_id: int, kinds: list[str]) -> dict[str, RunRow]:

@@ -54,8 +54,7 @@ def _candidate(sha256: str, user) -> ModelVersion | None:
     visibility rule is applied to them here (a unit the user's roles cover, or a single grant, read
     only when needed): cheaper per request than joining the visibility subqueries in SQL.
     """
-    versions = list(ModelVersion.objects.filter(artifact_sha256=sha256)
-                    .select_related("model", "model__owner", "created_by")[:MAX_TWINS])
+    versions = facts.versions_with_sha256(sha256, limit=MAX_TWINS)
     if user is not None and versions:
         profile = access_profile(user)
         units = profile.unit_ids(Capability.VIEW_INVENTORY) | profile.unit_ids(Capability.CHANGE_INVENTORY)

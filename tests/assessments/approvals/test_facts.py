@@ -195,3 +195,44 @@ def test_the_reads_take_their_values_as_parameters(high_model):
 def test_an_empty_list_matches_nothing(high_model):
     risk(high_model, level="high")
     assert facts.blocking_risks(high_model.pk, [], limit=6) == []
+
+
+def test_versions_with_sha256_load_what_the_gate_reads_without_further_queries(
+        high_model, ml_lead, retail, django_assert_num_queries):
+    from governance.models import ModelVersion
+    from tests.factories import MLModelFactory, UserFactory
+
+    registrant = UserFactory(first_name="Ada", last_name="Lovelace")
+    twin_model = MLModelFactory(business_unit=retail, owner=ml_lead, risk_tier="minimal")
+    first = new_version(high_model, created_by=registrant)
+    ModelVersion.objects.filter(pk=first.pk).update(status="approved", status_changed_at=timezone.now())
+    twin = new_version(twin_model, artifact_sha256=first.artifact_sha256)
+    new_version(high_model)  # another artifact
+
+    with django_assert_num_queries(1):
+        read = facts.versions_with_sha256(first.artifact_sha256, limit=50)
+        seen = [(v.pk, v.model_id, v.version, v.artifact_sha256, v.status, v.get_status_display(),
+                 v.status_changed_at, v.review_cycle, v.created_at, v.created_by_id, v.created_by.get_username(),
+                 v.model.name, v.model.risk_tier, v.model.get_risk_tier_display(), v.model.business_unit_id,
+                 v.model.processes_personal_data, v.model.processes_health_data, v.model.owner.pk,
+                 v.model.owner.get_username(), v.model.owner.get_full_name()) for v in read]
+
+    expected = [(v.pk, v.model_id, v.version, v.artifact_sha256, v.status, v.get_status_display(),
+                 v.status_changed_at, v.review_cycle, v.created_at, v.created_by_id, v.created_by.get_username(),
+                 v.model.name, v.model.risk_tier, v.model.get_risk_tier_display(), v.model.business_unit_id,
+                 v.model.processes_personal_data, v.model.processes_health_data, v.model.owner.pk,
+                 v.model.owner.get_username(), v.model.owner.get_full_name())
+                for v in ModelVersion.objects.filter(artifact_sha256=first.artifact_sha256)
+                .select_related("model", "model__owner", "created_by")]
+    assert seen == expected
+    assert [v.pk for v in read] == [twin.pk, first.pk]  # newest first
+    assert read[1].status_changed_at.tzinfo is not None and read[1].model.processes_personal_data is True
+    assert read[1].created_by.get_full_name() == "Ada Lovelace"
+    assert facts.versions_with_sha256(first.artifact_sha256, limit=1) == [twin]
+    assert facts.versions_with_sha256("0" * 64, limit=50) == []
+
+
+def test_a_field_the_gate_does_not_read_is_loaded_on_first_use(version, django_assert_num_queries):
+    (read,) = facts.versions_with_sha256(version.artifact_sha256, limit=50)
+    with django_assert_num_queries(1):
+        assert read.artifact_name == version.artifact_name
