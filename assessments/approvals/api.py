@@ -6,43 +6,21 @@ kept must not need credentials to do so.
 
 from __future__ import annotations
 
-from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assessments.approvals import gate, gate_cache, signing
+from assessments.approvals.middleware import gate_response
 from governance.api.authentication import API_AUTHENTICATION
 from governance.api.views import READ_ERRORS, WRITE_ERRORS, ErrorSerializer
 
 
-def _token_key(request) -> str | None:
-    """The key of an ``Authorization: Token KEY`` header, parsed as DRF's TokenAuthentication does."""
-    parts = get_authorization_header(request).split()
-    if len(parts) == 2 and parts[0].lower() == TokenAuthentication.keyword.lower().encode():
-        try:
-            return parts[1].decode()
-        except UnicodeDecodeError:
-            return None  # DRF refuses it
-    return None
-
-
-def _gate_response(answer: dict) -> JsonResponse:
-    return JsonResponse(answer, json_dumps_params={"ensure_ascii": False, "separators": (",", ":")},
-                        headers={"Cache-Control": "no-store"})
-
-
 class GateView(APIView):
-    """Answers from ``gate_cache`` when the same token asked about the same artifact and nothing changed since.
-
-    The cached path skips DRF's request handling altogether (the token was checked when the decision
-    was worked out, and deleting it or deactivating its user makes the entry stale); everything else
-    (session use, a first question, bad input) goes through DRF as usual.
-    """
+    """Works out a decision when ``CachedGateAnswerMiddleware`` had none cached, and keeps it for the next time."""
 
     authentication_classes = API_AUTHENTICATION
     permission_classes = [IsAuthenticated]
@@ -66,29 +44,15 @@ class GateView(APIView):
             sha256 = gate.normalise_sha256(request.query_params.get("sha256"))
         except ValueError as exc:
             return Response({"error": str(exc), "fields": {"sha256": [str(exc)]}}, status=400)
-        decision = gate.gate_decision(sha256=sha256, user=request.user)
+        claims, summary = gate.encode(gate.gate_decision(sha256=sha256, user=request.user))
+        username = request.user.get_username()
         pending = getattr(request, "gate_cache_pending", None)
         if pending is not None:
             token_key, generations = pending
             if getattr(request.auth, "key", None) == token_key:  # authenticated by that very token
-                gate_cache.remember(token_key, sha256, generations=generations,
-                                    username=request.user.get_username(), decision=decision)
-        return _gate_response(gate.issue(decision, asked_by=request.user.get_username()))
-
-    def dispatch(self, request, *args, **kwargs):
-        token_key = _token_key(request) if request.method == "GET" and gate_cache.enabled() else None
-        if token_key is not None:
-            try:
-                sha256 = gate.normalise_sha256(request.GET.get("sha256"))
-            except ValueError:
-                sha256 = None  # DRF answers the 400
-            if sha256 is not None:
-                entry, generations = gate_cache.lookup(token_key, sha256)
-                if entry is not None:
-                    return _gate_response(gate.issue(entry["decision"], asked_by=entry["username"]))
-                # Read before the database, so that a change committed meanwhile makes this entry stale.
-                request.gate_cache_pending = (token_key, generations)
-        return super().dispatch(request, *args, **kwargs)
+                gate_cache.remember(token_key, sha256, generations=generations, username=username, claims=claims,
+                                    summary=summary)
+        return gate_response(gate.issue(claims, summary=summary, asked_by=username))
 
 
 class GateKeysView(APIView):

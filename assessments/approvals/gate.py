@@ -13,6 +13,7 @@ same claims beside the token so a pipeline can read it and keep the token as pro
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 import uuid
@@ -88,7 +89,7 @@ def _approval_record(version: ModelVersion, sign_offs: list[facts.SignOffRow]) -
 
 
 def gate_decision(*, sha256: str, user=None) -> dict:
-    """The decision as a dict, unsigned and without ``iat``/``jti`` (``issue`` adds them).
+    """The decision as a dict, unsigned and without ``iat``/``jti`` (``encode`` and ``issue`` add them).
 
     ``user`` None means the whole inventory (the command).
     """
@@ -130,19 +131,27 @@ def gate_decision(*, sha256: str, user=None) -> dict:
     return answer
 
 
-def issue(decision: dict, *, asked_by: str) -> dict:
-    """The answer to one request: the decision stamped with its time and a unique id, and its JWS.
+def encode(decision: dict) -> tuple[bytes, str]:
+    """(the decision's claims as canonical JSON, its summary for the log): worked out once per decision,
+    kept as is by ``gate_cache``, and stamped and signed for every request it answers (``issue``)."""
+    summary = f"{decision['decision']} sha256={decision['sha256']} version={(decision['version'] or {}).get('id')}"
+    return signing.canonical_json(decision), summary
 
-    The token's payload is exactly the answer's claims. Each answer is logged with its ``jti`` (not
-    written to the hash-chained audit trail: pipelines ask often, and every append there is
-    serialised), so a kept answer can be matched to the request.
+
+def issue(claims: bytes, *, summary: str, asked_by: str) -> bytes:
+    """The answer to one request, as the JSON document served: the claims stamped with the time (``iat``)
+    and a unique id (``jti``), plus ``jws``, a JWS whose payload is exactly those stamped claims.
+
+    The stamp goes in front of the claims already encoded, so a cached decision is never encoded again.
+    Each answer is logged with its ``jti`` (not written to the hash-chained audit trail: pipelines ask
+    often, and every append there is serialised), so a kept answer can be matched to the request.
     """
-    answer = {**decision, "iat": int(timezone.now().timestamp()), "jti": uuid.uuid4().hex}
-    logger.info("gate %s sha256=%s version=%s asked_by=%s jti=%s", answer["decision"], answer["sha256"],
-                (answer["version"] or {}).get("id"), asked_by, answer["jti"])
-    return {**answer, "jws": signing.sign(answer)}
+    jti = uuid.uuid4().hex
+    payload = b'{"iat":%d,"jti":"%s",' % (int(timezone.now().timestamp()), jti.encode()) + claims[1:]
+    logger.info("gate %s asked_by=%s jti=%s", summary, asked_by, jti)
+    return payload[:-1] + b',"jws":"' + signing.sign_bytes(payload).encode("ascii") + b'"}'
 
 
 def signed_gate_answer(*, sha256: str, user=None) -> dict:
-    return issue(gate_decision(sha256=sha256, user=user),
-                 asked_by=user.get_username() if user is not None else "command")
+    claims, summary = encode(gate_decision(sha256=sha256, user=user))
+    return json.loads(issue(claims, summary=summary, asked_by=user.get_username() if user is not None else "command"))

@@ -43,6 +43,9 @@ logger = logging.getLogger("assessments.gate")
 GENERATION_KEY = "warden:gate:generation"
 SHARED_BACKENDS = ("django.core.cache.backends.redis.RedisCache",)
 DEFAULT_SECONDS = 60
+# In the entry's key, so that entries an earlier release kept in another shape are never read.
+ENTRY_FORMAT = 2
+ENTRY_FIELDS = {"generations", "username", "claims", "summary"}
 
 
 def enabled() -> bool:
@@ -80,7 +83,8 @@ def entry_key(token_key: str, sha256: str) -> str:
     decision follows (approval policy, issuer) is part of the key: entries outlive a restart that changes it."""
     token_digest = hashlib.sha256(token_key.encode()).hexdigest()[:32]
     configuration = _fingerprint(repr(settings.WARDEN_APPROVAL_POLICY or {}), settings.WARDEN_BASE_URL)
-    return f"warden:gate:answer:{token_digest}:{sha256}:{timezone.localdate().isoformat()}:{configuration}"
+    return (f"warden:gate:answer:v{ENTRY_FORMAT}:{token_digest}:{sha256}:{timezone.localdate().isoformat()}:"
+            f"{configuration}")
 
 
 def artifact_generation_key(sha256: str) -> str:
@@ -109,16 +113,18 @@ def lookup(token_key: str, sha256: str) -> tuple[dict | None, tuple | None]:
     if None in generations:
         return None, None
     entry = found.get(entry_name)
-    if entry is not None and tuple(entry.get("generations", ())) == generations:
+    if isinstance(entry, dict) and ENTRY_FIELDS <= entry.keys() and tuple(entry["generations"]) == generations:
         return entry, generations
     return None, generations
 
 
-def remember(token_key: str, sha256: str, *, generations: tuple | None, username: str, decision: dict) -> None:
-    """Keep ``decision`` (unsigned, unstamped) under the generations read before it was worked out."""
+def remember(token_key: str, sha256: str, *, generations: tuple | None, username: str, claims: bytes,
+             summary: str) -> None:
+    """Keep a decision (``gate.encode``: its claims unsigned and unstamped, and its log summary) under the
+    generations read before it was worked out."""
     if generations is None:
         return
-    entry = {"generations": list(generations), "username": username, "decision": decision}
+    entry = {"generations": list(generations), "username": username, "claims": claims, "summary": summary}
     try:
         cache.set(entry_key(token_key, sha256), entry, timeout=_timeout())
     except Exception:  # noqa: BLE001

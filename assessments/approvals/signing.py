@@ -22,6 +22,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,26 +125,40 @@ _cache: dict[tuple, SigningKey] = {}
 _cache_lock = threading.Lock()
 
 
+# A replaced key file is noticed within this long; looking every time took a tenth of a cached gate answer.
+FILE_RECHECK_SECONDS = 1.0
+_last_checked: dict[tuple, float] = {}
+
+
 def current_signing_key() -> SigningKey:
-    """The key for this process, re-read only when the setting or the file's mtime changes."""
+    """The key for this process, re-read when the setting changes or the file's mtime does (looked at
+    at most once a second)."""
     from django.conf import settings
 
     key_file = getattr(settings, "WARDEN_GATE_KEY_FILE", "")
     production = bool(getattr(settings, "PRODUCTION", False))
-    data_dir = Path(getattr(settings, "DATA_DIR", "."))
-    watched = Path(key_file) if key_file else data_dir / DEV_SIGNING_KEY_NAME
+    data_dir = str(getattr(settings, "DATA_DIR", "."))
+    configuration = (key_file, data_dir, production)
+    now = time.monotonic()
+    with _cache_lock:
+        if now - _last_checked.get(configuration, -FILE_RECHECK_SECONDS) < FILE_RECHECK_SECONDS and _cache:
+            (found,) = _cache.values()
+            return found
+    watched = Path(key_file) if key_file else Path(data_dir) / DEV_SIGNING_KEY_NAME
     try:
         stamp = watched.stat().st_mtime_ns
     except OSError:
         stamp = None
-    cache_key = (key_file, str(data_dir), production, stamp)
+    cache_key = (*configuration, stamp)
     with _cache_lock:
         found = _cache.get(cache_key)
     if found is None:
-        found = load_signing_key(key_file=key_file, production=production, data_dir=data_dir)
-        with _cache_lock:
-            _cache.clear()
-            _cache[cache_key] = found
+        found = load_signing_key(key_file=key_file, production=production, data_dir=Path(data_dir))
+    with _cache_lock:
+        _cache.clear()
+        _cache[cache_key] = found
+        _last_checked.clear()
+        _last_checked[configuration] = now
     return found
 
 
@@ -153,9 +168,14 @@ def canonical_json(payload: dict) -> bytes:
 
 def sign(payload: dict, key: SigningKey | None = None) -> str:
     """A compact JWS over the canonical JSON of ``payload``."""
+    return sign_bytes(canonical_json(payload), key)
+
+
+def sign_bytes(payload: bytes, key: SigningKey | None = None) -> str:
+    """A compact JWS over exactly these bytes (a JSON document the caller encoded)."""
     key = key or current_signing_key()
     header = {"alg": key.alg, "kid": key.kid, "typ": JWS_TYPE}
-    return jws.serialize_compact(header, canonical_json(payload), key.key, algorithms=[key.alg])
+    return jws.serialize_compact(header, payload, key.key, algorithms=[key.alg])
 
 
 def _public_from_pem(block: bytes, *, source: str) -> dict:

@@ -4,6 +4,7 @@ fails when altered; the API's permission ladder; the command's exit status."""
 import base64
 import io
 import json
+import os
 
 import pytest
 from django.core.management import call_command
@@ -375,3 +376,27 @@ def test_every_answer_is_logged_with_its_id(approved, caplog):
     with caplog.at_level(logging.INFO, logger="assessments.gate"):
         answer = gate.signed_gate_answer(sha256=approved.artifact_sha256)
     assert f"gate allow sha256={approved.artifact_sha256}" in caplog.text and answer["jti"] in caplog.text
+
+
+def test_a_replaced_key_file_signs_within_a_second(tmp_path, monkeypatch):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    def write_key() -> None:
+        path.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        path.chmod(0o600)
+
+    path = tmp_path / "gate.pem"
+    write_key()
+    clock = [1000.0]
+    monkeypatch.setattr(signing.time, "monotonic", lambda: clock[0])
+    with override_settings(WARDEN_GATE_KEY_FILE=str(path)):
+        first = signing.current_signing_key()
+        write_key()
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+        clock[0] += 0.5
+        assert signing.current_signing_key() is first  # the file is looked at once a second at most
+        clock[0] += 0.6
+        replaced = signing.current_signing_key()
+    assert replaced.kid != first.kid

@@ -262,3 +262,55 @@ def test_session_use_is_never_cached(client, ml_lead, approved):
     client.force_login(ml_lead)
     assert client.get(GATE, {"sha256": approved.artifact_sha256}).json()["decision"] == "allow"
     assert not any(key.startswith(":1:warden:gate:answer") for key in cache._cache)  # noqa: SLF001
+
+
+# --- served before the rest of the middleware -------------------------------------------------------------------
+
+def test_the_middleware_watches_the_path_the_gate_is_mounted_at():
+    from django.urls import reverse
+
+    from assessments.approvals.middleware import GATE_PATH
+
+    assert reverse("api_gate") == GATE_PATH
+
+
+def test_a_cached_answer_carries_the_same_headers_and_touches_no_session(api_for, ml_lead, approved):
+    client = api_for(ml_lead)
+    worked_out = client.get(GATE, {"sha256": approved.artifact_sha256})
+    with mock.patch("django.contrib.sessions.middleware.SessionMiddleware.process_request") as session:
+        cached = client.get(GATE, {"sha256": approved.artifact_sha256})
+    session.assert_not_called()  # answered before the session middleware
+    assert cached.status_code == worked_out.status_code == 200
+    for name in ("Content-Type", "Cache-Control", "Content-Security-Policy", "X-Frame-Options",
+                 "X-Content-Type-Options", "Referrer-Policy", "Cross-Origin-Opener-Policy"):
+        assert cached.headers.get(name) == worked_out.headers.get(name), name
+    assert cached.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert "Set-Cookie" not in cached.headers and "Vary" not in cached.headers
+
+
+def test_the_signed_payload_is_exactly_the_served_claims_on_a_hit(api_for, ml_lead, approved):
+    client = api_for(ml_lead)
+    ask(client, approved)
+    response = client.get(GATE, {"sha256": approved.artifact_sha256})
+    answer = response.json()
+    assert set(answer) == {"iss", "sha256", "decision", "reasons", "version", "checks", "approval", "iat", "jti",
+                           "jws"}
+    assert signing.verify(answer["jws"], signing.jwks()) == {k: v for k, v in answer.items() if k != "jws"}
+
+
+@pytest.mark.parametrize("query", [{"sha256": "nope"}, {}, {"sha256": "A" * 63}])
+def test_bad_input_goes_through_to_the_view_with_the_cache_on(api_for, ml_lead, query):
+    response = api_for(ml_lead).get(GATE, query)
+    assert response.status_code == 400 and "sha256" in response.json()["fields"]
+
+
+def test_an_entry_in_another_shape_is_a_miss_not_an_error(api_for, ml_lead, approved):
+    client = api_for(ml_lead)
+    ask(client, approved)
+    token = Token.objects.get(user=ml_lead).key
+    key = gate_cache.entry_key(token, approved.artifact_sha256)
+    assert f":v{gate_cache.ENTRY_FORMAT}:" in key  # an earlier release's entries are not even looked at
+    generations = cache.get(key)["generations"]
+    cache.set(key, {"generations": generations, "username": "x", "decision": {"decision": "allow"}})
+    assert ask(client, approved)["decision"] == "allow"
+    assert set(cache.get(key)) == gate_cache.ENTRY_FIELDS  # worked out again and kept in today's shape
