@@ -57,6 +57,7 @@ class CachedGateAnswerMiddleware:
 
     def __call__(self, request):
         if request.method == "GET" and request.path_info == GATE_PATH and gate_cache.enabled():
+            request.get_host()  # an unknown Host header is refused (400) here too, as CommonMiddleware would
             key = token_key(request)
             try:
                 sha256 = gate.normalise_sha256(request.GET.get("sha256")) if key else None

@@ -125,7 +125,7 @@ _cache: dict[tuple, SigningKey] = {}
 _cache_lock = threading.Lock()
 
 
-# A replaced key file is noticed within this long; looking every time took a tenth of a cached gate answer.
+# A replaced key file is noticed within this long (a stat() of it for every gate answer is wasted work).
 FILE_RECHECK_SECONDS = 1.0
 _last_checked: dict[tuple, float] = {}
 

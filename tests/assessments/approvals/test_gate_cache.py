@@ -298,6 +298,13 @@ def test_the_signed_payload_is_exactly_the_served_claims_on_a_hit(api_for, ml_le
     assert signing.verify(answer["jws"], signing.jwks()) == {k: v for k, v in answer.items() if k != "jws"}
 
 
+def test_a_cached_answer_is_refused_to_a_host_warden_does_not_serve(api_for, ml_lead, approved):
+    client = api_for(ml_lead)
+    ask(client, approved)
+    response = client.get(GATE, {"sha256": approved.artifact_sha256}, HTTP_HOST="evil.example")
+    assert response.status_code == 400 and b"jws" not in response.content
+
+
 @pytest.mark.parametrize("query", [{"sha256": "nope"}, {}, {"sha256": "A" * 63}])
 def test_bad_input_goes_through_to_the_view_with_the_cache_on(api_for, ml_lead, query):
     response = api_for(ml_lead).get(GATE, query)
