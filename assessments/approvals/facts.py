@@ -7,8 +7,8 @@ millisecond a query on our 2-core machines, two to three times what PostgreSQL t
 statements are short and use only what SQLite and PostgreSQL share; each is checked against the
 queryset it stands for in ``tests/assessments/approvals/test_facts.py``, on both backends.
 
-Every function returns plain rows (named tuples, dicts, lists): the checks that read them
-(``checks``) stay pure functions of what was read.
+Each function returns plain rows (named tuples, dicts, lists), except ``versions_with_sha256``, which
+returns model instances holding only the fields the gate reads.
 """
 
 from __future__ import annotations
