@@ -121,18 +121,26 @@ def load_signing_key(*, key_file: str, production: bool, data_dir: Path) -> Sign
     return _read(path, production=False, source=f"development signing key {path}")
 
 
-_cache: dict[tuple, SigningKey] = {}
-_cache_lock = threading.Lock()
-
-
 # A replaced key file is noticed within this long (a stat() of it for every gate answer is wasted work).
 FILE_RECHECK_SECONDS = 1.0
-_last_checked: dict[tuple, float] = {}
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    configuration: tuple
+    file_stamp: int | None
+    checked_at: float
+    key: SigningKey
+
+
+# Replaced whole, never changed in place: threads that race here at most read the file twice.
+_loaded: _Loaded | None = None
 
 
 def current_signing_key() -> SigningKey:
     """The key for this process, re-read when the setting changes or the file's mtime does (looked at
     at most once a second)."""
+    global _loaded
     from django.conf import settings
 
     key_file = getattr(settings, "WARDEN_GATE_KEY_FILE", "")
@@ -140,26 +148,21 @@ def current_signing_key() -> SigningKey:
     data_dir = str(getattr(settings, "DATA_DIR", "."))
     configuration = (key_file, data_dir, production)
     now = time.monotonic()
-    with _cache_lock:
-        if now - _last_checked.get(configuration, -FILE_RECHECK_SECONDS) < FILE_RECHECK_SECONDS and _cache:
-            (found,) = _cache.values()
-            return found
+    loaded = _loaded
+    same_configuration = loaded is not None and loaded.configuration == configuration
+    if same_configuration and now - loaded.checked_at < FILE_RECHECK_SECONDS:
+        return loaded.key
     watched = Path(key_file) if key_file else Path(data_dir) / DEV_SIGNING_KEY_NAME
     try:
         stamp = watched.stat().st_mtime_ns
     except OSError:
         stamp = None
-    cache_key = (*configuration, stamp)
-    with _cache_lock:
-        found = _cache.get(cache_key)
-    if found is None:
-        found = load_signing_key(key_file=key_file, production=production, data_dir=Path(data_dir))
-    with _cache_lock:
-        _cache.clear()
-        _cache[cache_key] = found
-        _last_checked.clear()
-        _last_checked[configuration] = now
-    return found
+    if same_configuration and loaded.file_stamp == stamp:
+        key = loaded.key
+    else:
+        key = load_signing_key(key_file=key_file, production=production, data_dir=Path(data_dir))
+    _loaded = _Loaded(configuration, stamp, now, key)
+    return key
 
 
 def canonical_json(payload: dict) -> bytes:
