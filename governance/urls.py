@@ -7,7 +7,6 @@ from governance.views import dashboard
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("health/", dashboard.health, name="health"),
-    path("api/gate/", include("assessments.approvals.urls_gate")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),

@@ -1,5 +1,4 @@
-"""Evaluation runs, lifecycle and monitoring under /api/ (included by governance/api/urls.py before its
-catch-all; the gate itself is routed first, by governance/urls.py)."""
+"""Evaluation runs under /api/ (included by governance/api/urls.py before its catch-all)."""
 
 from django.urls import path
 
@@ -14,6 +13,8 @@ urlpatterns = [
     path("runs/<int:pk>/report/", views.RunReport.as_view(), name="api_run_report"),
     path("runs/<int:pk>/cancel/", views.RunCancel.as_view(), name="api_run_cancel"),
     path("runs/<int:pk>/rerun/", views.RunRerun.as_view(), name="api_run_rerun"),
+    path("gate/", gate_api.GateView.as_view(), name="api_gate"),
+    path("gate/jwks/", gate_api.GateKeysView.as_view(), name="api_gate_jwks"),
     path("models/<int:pk>/versions/<int:vid>/lifecycle/", gate_api.LifecycleView.as_view(),
          name="api_model_version_lifecycle"),
     path("monitoring/versions/<int:vid>/windows/", monitoring_api.WindowList.as_view(), name="api_monitoring_windows"),

@@ -13,7 +13,7 @@ from rest_framework.authentication import TokenAuthentication, get_authorization
 
 from assessments.approvals import gate, gate_cache
 
-# Where governance/urls.py mounts the gate (a test holds the two together).
+# Where the URLconf mounts the gate (assessments/api/urls.py; a test holds the two together).
 GATE_PATH = "/api/gate/"
 
 # Gate answers are JSON for pipelines: nothing in them is ever to be framed, run or loaded by a browser.
